@@ -1,0 +1,86 @@
+"""Input checks that name the column, the offending value and what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DataError", "check_columns", "check_positive", "check_groups", "as_frame"]
+
+
+class DataError(ValueError):
+    """The data given to bayescale cannot be used as it is; the message says why."""
+
+
+def as_frame(data: pd.DataFrame | dict | Sequence[dict]) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data.reset_index(drop=True)
+    if isinstance(data, dict):
+        values = list(data.values())
+        scalar = all(np.ndim(v) == 0 for v in values)
+        return pd.DataFrame([data] if scalar else data)
+    return pd.DataFrame(list(data))
+
+
+def _rows(mask: np.ndarray, values: pd.Series, limit: int = 5) -> str:
+    idx = np.flatnonzero(mask)
+    shown = ", ".join(f"row {i}: {values.iloc[i]!r}" for i in idx[:limit])
+    more = f" (and {len(idx) - limit} more)" if len(idx) > limit else ""
+    return shown + more
+
+
+def check_columns(df: pd.DataFrame, required: Iterable[str], *, role: str = "") -> None:
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        what = f" ({role})" if role else ""
+        raise DataError(
+            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+            f"{what}; the data has columns {list(map(str, df.columns))}. Rename them, or map "
+            f"them with columns={{'{missing[0]}': 'your_column'}} (CLI: --column "
+            f"{missing[0]}=your_column)."
+        )
+
+
+def check_positive(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndarray:
+    """The column as float, finite and > 0 (sizes, compute, losses are modelled on log scale)."""
+    label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
+    try:
+        values = pd.to_numeric(df[column], errors="raise").to_numpy(dtype=float)
+    except (ValueError, TypeError):
+        bad = pd.to_numeric(df[column], errors="coerce").isna() & df[column].notna()
+        raise DataError(f"{label} must be numeric; found {_rows(bad.to_numpy(), df[column])}") \
+            from None
+    nan = ~np.isfinite(values)
+    if nan.any():
+        raise DataError(f"{label} has missing or infinite values: {_rows(nan, df[column])}; "
+                        "drop or fill those rows first")
+    nonpos = values <= 0
+    if nonpos.any():
+        raise DataError(f"{label} must be > 0 (it is modelled on the log scale); found "
+                        f"{_rows(nonpos, df[column])}")
+    return values
+
+
+def check_groups(df: pd.DataFrame, column: str, *, min_size: int, min_levels: int = 2,
+                 used_by: Sequence[str] = ()) -> None:
+    labels = df[column]
+    missing = labels.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"grouping column {column!r} has missing labels: {_rows(missing, labels)}")
+    counts = labels.astype(str).value_counts()
+    who = f" (parameters {', '.join(used_by)} vary by it)" if used_by else ""
+    if len(counts) < min_levels:
+        raise DataError(
+            f"grouping column {column!r} has {len(counts)} level(s) {list(counts.index)}{who}; "
+            f"partial pooling needs at least {min_levels} groups to estimate their spread. "
+            "Make the parameter global instead."
+        )
+    small = counts[counts < min_size]
+    if len(small):
+        detail = ", ".join(f"{k!r}: {v} run{'s' if v != 1 else ''}" for k, v in small.items())
+        raise DataError(
+            f"grouping column {column!r}: group(s) with fewer than {min_size} runs: {detail}. "
+            "Drop them, merge them, or lower min_group_size."
+        )

@@ -1,0 +1,162 @@
+"""From a validated data frame and a :class:`Model` spec to a PyMC model.
+
+This is the only module that creates PyMC variables. The law is evaluated through
+:func:`log_mean_from_sampling`, which predictions reuse with posterior draws, so fitting and
+prediction share one graph definition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ._validate import as_frame, check_columns, check_groups, check_positive
+from .hierarchy import add_nested_columns, by_name, sd_name, z_name
+from .laws import Law, Param
+from .model import Model
+from .priors import DataScale
+
+__all__ = ["Design", "encode", "build_model", "to_natural", "log_mean_from_sampling"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """The data as the model sees it: log inputs, log target, group codes, references."""
+
+    log_x: dict[str, np.ndarray]
+    log_y: np.ndarray | None
+    codes: dict[str, np.ndarray]
+    levels: dict[str, tuple[str, ...]]
+    log_ref: dict[str, float]
+    scale: DataScale
+
+    @property
+    def n(self) -> int:
+        return len(next(iter(self.log_x.values())))
+
+
+def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
+                    need_groups: bool = True) -> pd.DataFrame:
+    """Rename mapped columns, build nested group labels and validate values."""
+    df = as_frame(data)
+    rename = {src: dst for dst, src in model.columns.items() if src in df.columns and src != dst}
+    df = df.rename(columns=rename)
+    df = add_nested_columns(df, model.grouping_columns)
+    check_columns(df, model.law.inputs, role=f"inputs of law {model.law.name}")
+    for inp in model.law.inputs:
+        check_positive(df, inp, meaning=f"input of law {model.law.name}")
+    if need_target:
+        check_columns(df, [model.target], role="target")
+        check_positive(df, model.target, meaning="target")
+    if need_groups:
+        check_columns(df, [c for c in model.grouping_columns if "/" not in c], role="grouping")
+    return df
+
+
+def encode(model: Model, data: Any) -> Design:
+    """Validate the fitting data and encode it (references = geometric means of the inputs)."""
+    df = canonical_frame(model, data)
+    for col in model.grouping_columns:
+        users = [p for p, cols in model.hierarchy.items() if col in cols]
+        check_groups(df, col, min_size=model.min_group_size, used_by=users)
+    n_free = sum(1 for p in model.params if p not in model.fixed)
+    if len(df) <= n_free:
+        raise ValueError(f"{len(df)} runs cannot identify {n_free} parameters; "
+                         "add runs or fix parameters")
+    log_x = {k: np.log(df[k].to_numpy(dtype=float)) for k in model.law.inputs}
+    y = df[model.target].to_numpy(dtype=float)
+    levels = {c: tuple(sorted(df[c].astype(str).unique())) for c in model.grouping_columns}
+    codes = {c: pd.Categorical(df[c].astype(str), categories=levels[c]).codes.astype(np.int64)
+             for c in model.grouping_columns}
+    return Design(log_x=log_x, log_y=np.log(y), codes=codes, levels=levels,
+                  log_ref={k: float(v.mean()) for k, v in log_x.items()},
+                  scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())))
+
+
+# ---------------------------------------------------------------------------- shared math
+def to_natural(params: Mapping[str, Param], u: Mapping[str, Any],
+               log_ref: Mapping[str, float]) -> dict[str, Any]:
+    """Sampling-scale values -> natural values (``p[name]``) and logs (``p["log_" + name]``).
+
+    Reference coefficients: ``log p = log p_ref + exponent * log x0``.
+    """
+    out: dict[str, Any] = {}
+    for name, par in params.items():
+        if par.reference is not None:
+            continue
+        if par.link == "log":
+            out[f"log_{name}"] = u[name]
+            out[name] = pt.exp(u[name])
+        elif par.link == "logit":
+            out[name] = pt.sigmoid(u[name])
+        else:
+            out[name] = u[name]
+    for name, par in params.items():
+        if par.reference is None:
+            continue
+        inp, exponent = par.reference
+        e = out[exponent] if isinstance(exponent, str) else exponent
+        out[f"log_{name}"] = u[name] + e * log_ref[inp]
+        out[name] = pt.exp(out[f"log_{name}"])
+    return out
+
+
+def log_mean_from_sampling(law: Law, log_x: Mapping[str, Any], u: Mapping[str, Any],
+                           log_ref: Mapping[str, float]) -> Any:
+    """``log L`` from log inputs and sampling-scale law parameters (any broadcastable shape)."""
+    return law.log_mean(log_x, to_natural(law.params, u, log_ref))
+
+
+def _link_value(par: Param, natural: float) -> float:
+    return {"log": np.log, "logit": lambda v: np.log(v / (1 - v)), "identity": float}[par.link](
+        natural)
+
+
+# ---------------------------------------------------------------------------- the PyMC model
+def build_model(model: Model, design: Design) -> pm.Model:
+    """The PyMC model: priors, non-centred group effects, law in log space, likelihood."""
+    coords: dict[str, Any] = {"run": np.arange(design.n)}
+    coords.update({c: list(lv) for c, lv in design.levels.items()})
+    with pm.Model(coords=coords) as pm_model:
+        log_x = {k: pm.Data(f"log_{k}", v, dims="run") for k, v in design.log_x.items()}
+        codes = {c: pm.Data(f"{c}_code", v, dims="run") for c, v in design.codes.items()}
+        loc: dict[str, Any] = {}    # population location on the sampling scale
+        row: dict[str, Any] = {}    # per-run value on the sampling scale
+        level: dict[str, dict[str, Any]] = {c: {} for c in design.levels}
+        for name, par in model.params.items():
+            sname = par.sampling_name(name)
+            if name in model.fixed:
+                loc[name] = row[name] = pt.as_tensor_variable(_link_value(par, model.fixed[name]))
+                continue
+            loc[name] = model.prior_for(name, design.scale).create(sname)
+            value = loc[name]
+            for col in model.hierarchy.get(name, ()):
+                hname = sd_name(sname, col)
+                sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
+                      else model.prior_for(hname, design.scale).create(hname))
+                effect = sd * pm.Normal(z_name(sname, col), 0.0, 1.0, dims=col)
+                value = value + effect[codes[col]]
+                level[col][name] = loc[name] + effect
+            row[name] = value
+
+        # Natural-scale population values and per-group values (other groupings at zero).
+        population = to_natural(model.params, loc, design.log_ref)
+        for name in model.params:
+            if name not in model.fixed:
+                pm.Deterministic(name, population[name])
+        for col, varying in level.items():
+            natural = to_natural(model.params, {**loc, **varying}, design.log_ref)
+            for name in varying:
+                pm.Deterministic(by_name(name, col), natural[name], dims=col)
+
+        natural_row = to_natural(model.params, row, design.log_ref)
+        log_mean = model.law.log_mean(log_x, natural_row)
+        aux = {k: natural_row[k] for k in model.likelihood.aux}
+        model.likelihood.observe("log_y", log_mean, aux, design.log_y, dims="run")
+    return pm_model

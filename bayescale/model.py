@@ -1,0 +1,182 @@
+"""The model specification: law + hierarchy + likelihood + priors, printable before any fit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .hierarchy import DEFAULT_SD_PRIOR, parse_hierarchy, sd_name
+from .laws import Law, Param, get_law
+from .likelihoods import Likelihood, get_likelihood
+from .priors import DataScale, Prior
+
+if TYPE_CHECKING:
+    from .fit import Fit
+
+__all__ = ["Model"]
+
+SCHEMA_VERSION = 1
+
+
+class Model:
+    """A hierarchical scaling-law model.
+
+    Parameters
+    ----------
+    law : a law name (``"chinchilla"``, ``"power_law:C"``, ``"kaplan"``) or a :class:`Law`.
+    hierarchy : ``{param: column | [columns]}``: parameters that vary by group (partial
+        pooling, non-centred); ``"a/b"`` nests b in a. Unlisted parameters are global.
+        Likelihood parameters (``sigma``) may vary by group too.
+    likelihood : ``"studentt"`` (default, robust) or ``"normal"``, both on log y.
+    priors : ``{param: Prior}`` on the sampling scale (log for positive parameters; for a
+        coefficient such as ``A`` the log of its term at the data's reference input), or
+        ``{hyperparameter: Prior}`` for a group spread, e.g. ``"log_E_sd_family"``.
+    fixed : ``{param: value}`` on the natural scale (e.g. ``{"nu": 4}``), or a hyperparameter
+        fixed on its own scale (e.g. ``{"log_E_sd_family": 5.0}`` for no pooling).
+    target : the column holding the observed metric (``"loss"``).
+    columns : ``{model name: data column}``, e.g. ``{"N": "Model Size", "loss": "val_loss"}``.
+    min_group_size : fewest runs a group may have.
+    """
+
+    def __init__(self, law: str | Law = "chinchilla", *,
+                 hierarchy: Mapping[str, str | Sequence[str] | None] | None = None,
+                 likelihood: str | Likelihood = "studentt",
+                 priors: Mapping[str, Prior] | None = None,
+                 fixed: Mapping[str, float] | None = None,
+                 target: str = "loss",
+                 columns: Mapping[str, str] | None = None,
+                 min_group_size: int = 2) -> None:
+        self.law = get_law(law)
+        self.likelihood = get_likelihood(likelihood)
+        clash = set(self.law.params) & set(self.likelihood.aux)
+        if clash:
+            raise ValueError(f"law {self.law.name} uses reserved parameter names {sorted(clash)}")
+        self.hierarchy = parse_hierarchy(hierarchy, self.params)
+        self.target = target
+        self.columns = dict(columns or {})
+        self.min_group_size = int(min_group_size)
+        self.fixed = {k: float(v) for k, v in (fixed or {}).items()}
+        self.priors = dict(priors or {})
+        self._check_names()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def params(self) -> dict[str, Param]:
+        """Law parameters followed by the likelihood's auxiliary parameters."""
+        return {**self.law.params, **self.likelihood.aux}
+
+    @property
+    def grouping_columns(self) -> tuple[str, ...]:
+        cols: list[str] = []
+        for columns in self.hierarchy.values():
+            cols += [c for c in columns if c not in cols]
+        return tuple(cols)
+
+    def hyperparameters(self) -> dict[str, tuple[str, str]]:
+        """``{sd variable name: (param, column)}`` for every group spread."""
+        out = {}
+        for param, columns in self.hierarchy.items():
+            sname = self.params[param].sampling_name(param)
+            for col in columns:
+                out[sd_name(sname, col)] = (param, col)
+        return out
+
+    def _check_names(self) -> None:
+        valid = list(self.params) + list(self.hyperparameters())
+        for kind, names in (("priors", self.priors), ("fixed", self.fixed)):
+            for name in names:
+                if name not in valid:
+                    raise ValueError(f"unknown parameter {name!r} in {kind}; valid names are "
+                                     f"{valid}")
+        for name, prior in self.priors.items():
+            if not isinstance(prior, Prior):
+                raise TypeError(f"priors[{name!r}] must be a bayescale.Prior, got {prior!r}")
+            if name in self.hyperparameters() and not prior.positive:
+                raise ValueError(f"priors[{name!r}] is a group spread and needs a positive "
+                                 f"distribution (HalfNormal, Gamma, ...), got {prior.dist}")
+        for name, value in self.fixed.items():
+            if name in self.hierarchy:
+                raise ValueError(f"parameter {name!r} cannot be both fixed and varying by "
+                                 f"{', '.join(self.hierarchy[name])}")
+            support = self.params[name].support if name in self.params else "positive"
+            if support == "positive" and value <= 0 or support == "unit" and not 0 < value < 1:
+                raise ValueError(f"fixed[{name!r}] = {value} is outside its support ({support})")
+            if name in self.params and self.params[name].reference is not None:
+                raise ValueError(f"fixed[{name!r}]: coefficients sampled at a reference input "
+                                 "cannot be fixed; fix their exponent or use a custom law")
+
+    def prior_for(self, name: str, scale: DataScale) -> Prior:
+        """The prior used for a parameter's location or a hyperparameter (user's or default)."""
+        if name in self.priors:
+            return self.priors[name]
+        if name in self.params:
+            return self.params[name].default_prior(scale)
+        return DEFAULT_SD_PRIOR
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, data: pd.DataFrame, **kwargs: Any) -> Fit:
+        """Fit by NUTS; see :func:`bayescale.fit.fit` for the sampler options."""
+        from .fit import fit
+
+        return fit(self, data, **kwargs)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA_VERSION,
+            "law": self.law.name,
+            "law_options": dict(self.law.options),
+            "likelihood": self.likelihood.name,
+            "hierarchy": {k: list(v) for k, v in self.hierarchy.items()},
+            "priors": {k: v.to_dict() for k, v in self.priors.items()},
+            "fixed": self.fixed,
+            "target": self.target,
+            "columns": self.columns,
+            "min_group_size": self.min_group_size,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], law: Law | None = None) -> Model:
+        if d.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"saved model schema {d.get('schema')} is not supported "
+                             f"(this bayescale reads schema {SCHEMA_VERSION})")
+        if law is None:
+            try:
+                law = get_law(d["law"], **d.get("law_options", {}))
+            except ValueError as err:
+                raise ValueError(f"{err}. A fit of a user-defined law loads with "
+                                 "bayescale.load(path, law=my_law) or after "
+                                 "bayescale.register_law(my_law).") from None
+        return cls(law, hierarchy=d["hierarchy"], likelihood=d["likelihood"],
+                   priors={k: Prior.from_dict(v) for k, v in d["priors"].items()},
+                   fixed=d["fixed"], target=d["target"], columns=d["columns"],
+                   min_group_size=d["min_group_size"])
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def __repr__(self) -> str:
+        lines = [f"bayescale.Model  {self.law.formula}   [{self.law.name}; {self.law.source}]",
+                 f"  likelihood: {self.likelihood.description}; target column {self.target!r}"]
+        lines.append("  parameters (priors on the sampling scale; * = data-scaled default):")
+        for name, par in self.params.items():
+            sname = par.sampling_name(name)
+            if name in self.fixed:
+                desc = f"fixed = {self.fixed[name]:g}"
+            else:
+                prior = self.priors.get(name, par.prior)
+                desc = f"{sname} ~ {prior if isinstance(prior, Prior) else 'data-scaled*'}"
+                if name in self.hierarchy:
+                    desc += f"; varies by {', '.join(self.hierarchy[name])}"
+            ref = ""
+            if par.reference is not None:
+                ref = f" (sampled at reference {par.reference[0]})"
+            lines.append(f"    {name:<8} {par.description}{ref}: {desc}")
+        for hname in self.hyperparameters():
+            value = (f"fixed = {self.fixed[hname]:g}" if hname in self.fixed
+                     else f"~ {self.priors.get(hname, DEFAULT_SD_PRIOR)}")
+            lines.append(f"    {hname} {value}")
+        return "\n".join(lines)

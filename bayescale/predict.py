@@ -1,0 +1,283 @@
+"""Posterior predictions: curves and observations for known or new groups, and
+compute-optimal allocation.
+
+For draw ``s`` and row ``i`` the sampling-scale value of a parameter is
+``u[s, i] = mu[s] + sum_k sd_k[s] * z_k[s, g_k(i)]``; a group the fit never saw gets
+``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that group (a draw from the
+population distribution). The curve ``L = exp(log_mean)`` uses the same law graph as the fit;
+the observation adds the likelihood's noise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+import xarray as xr
+
+from ._validate import DataError, as_frame
+from .build import _link_value, canonical_frame, log_mean_from_sampling, to_natural
+from .hierarchy import sd_name, z_name
+
+if TYPE_CHECKING:
+    from .fit import Fit
+
+__all__ = ["predict", "compute_optimal", "UnknownGroupError", "CHINCHILLA_COMPUTE"]
+
+CHINCHILLA_COMPUTE = 6 * 70e9 * 1.4e12  # FLOP of Chinchilla itself (70B params, 1.4T tokens)
+
+
+class UnknownGroupError(DataError, KeyError):
+    """A prediction asked for a group the fit has not seen, without allowing new groups."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+def _probs(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
+    probs = (ci_prob,) if np.isscalar(ci_prob) else tuple(ci_prob)
+    for p in probs:
+        if not 0 < p < 1:
+            raise ValueError(f"ci_prob values must be in (0, 1), got {p}")
+    return probs
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.10g}"
+
+
+def _flat(fit: Fit, name: str) -> np.ndarray:
+    """Posterior draws with (chain, draw) flattened to a leading sample axis."""
+    da = fit.posterior[name]
+    return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+
+POPULATION = np.iinfo(np.int64).min  # code for "no group effect" (the population location)
+
+
+def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
+                 columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Codes per grouping column; unseen levels get codes -1, -2, ... (one per new level)."""
+    codes = {}
+    for col in fit.model.grouping_columns if columns is None else columns:
+        if col not in frame.columns:
+            raise DataError(f"predict needs the grouping column {col!r} (parameters vary by it); "
+                            f"add it, or choose a group (CLI: --group {col}=NAME or --new-group)")
+        labels = frame[col].astype(str).to_numpy()
+        known = {lv: i for i, lv in enumerate(fit.levels[col])}
+        unknown = sorted({lv for lv in labels if lv not in known})
+        if unknown and not new_groups:
+            raise UnknownGroupError(
+                f"unknown {col} {', '.join(map(repr, unknown))}; the fit knows {col} "
+                f"{list(fit.levels[col])}. Pass new_groups=True (CLI: --new-group) to predict "
+                "for a new group drawn from the population distribution.")
+        new_code = {lv: -(j + 1) for j, lv in enumerate(unknown)}
+        codes[col] = np.array([known.get(lv, new_code.get(lv)) for lv in labels], dtype=np.int64)
+    return codes
+
+
+def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
+                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``u[s, i]`` for every model parameter (law and likelihood), shape (samples, rows).
+
+    Codes: ``>= 0`` a known level, ``-1, -2, ...`` new levels (drawn from the population),
+    ``POPULATION`` a zero group effect (the population location itself).
+    """
+    model = fit.model
+    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    out: dict[str, np.ndarray] = {}
+    for name, par in model.params.items():
+        sname = par.sampling_name(name)
+        if name in model.fixed:
+            out[name] = np.full((n_samples, n), _link_value(par, model.fixed[name]))
+            continue
+        value = np.repeat(_flat(fit, sname)[:, None], n, axis=1)
+        for col in model.hierarchy.get(name, ()):
+            hname = sd_name(sname, col)
+            sd = (np.full(n_samples, model.fixed[hname]) if hname in model.fixed
+                  else _flat(fit, hname))
+            zero = codes[col] == POPULATION
+            code = np.where(zero, 0, codes[col])
+            n_new = int(max(0, -code.min(initial=0)))
+            z_new = rng.standard_normal((n_samples, n_new))
+            z = np.concatenate([_flat(fit, z_name(sname, col)), z_new[:, ::-1]], axis=1)
+            effect = sd[:, None] * z[:, code]  # code -1 -> last column
+            value = value + np.where(zero[None, :], 0.0, effect)
+        out[name] = value
+    return out
+
+
+def _compiled(fit: Fit) -> Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]:
+    """Compiled ``(log L, natural likelihood parameters)`` from sampling-scale values and log
+    inputs, all (samples, rows) matrices; the law graph is the fit's own. Cached on the fit."""
+    if "compiled" not in fit._cache:
+        model = fit.model
+        u = {k: pt.matrix(f"u_{k}") for k in model.params}
+        x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
+        law_u = {k: u[k] for k in model.law.params}
+        outputs = [log_mean_from_sampling(model.law, x, law_u, fit.log_ref)]
+        aux = to_natural(model.likelihood.aux, {k: u[k] for k in model.likelihood.aux},
+                         fit.log_ref)
+        outputs += [aux[k] for k in model.likelihood.aux]
+        fn = pytensor.function([*u.values(), *x.values()], outputs, on_unused_input="ignore")
+
+        def call(u_values: Mapping[str, np.ndarray], log_x: Mapping[str, np.ndarray]
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+            arrays = [*(u_values[k] for k in u), *(log_x[k] for k in x)]
+            shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+            args = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+            log_mean, *aux_values = fn(*args)
+            return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values))
+
+        fit._cache["compiled"] = call
+    return fit._cache["compiled"]
+
+
+def _summarise(draws: np.ndarray, probs: Iterable[float], prefix: str) -> dict[str, np.ndarray]:
+    cols = {f"{prefix}_median": np.median(draws, axis=0)}
+    for p in probs:
+        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        cols[f"{prefix}_eti{_pct(p)}_lb"] = lo
+        cols[f"{prefix}_eti{_pct(p)}_ub"] = hi
+    return cols
+
+
+def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
+            new_groups: bool = False, seed: int | None = None,
+            kind: Literal["summary", "draws"] = "summary") -> pd.DataFrame | xr.Dataset:
+    """Posterior predictive at new inputs.
+
+    Returns, per row, the ``curve`` (the law, without noise) and ``obs`` (a new observation,
+    with noise) as median and equal-tailed intervals ``{curve,obs}_eti{P}_{lb,ub}`` for each
+    probability in ``ci_prob``; ``kind="draws"`` returns the draws as an ``xarray.Dataset``.
+    Rows whose group the fit has not seen raise :class:`UnknownGroupError` unless
+    ``new_groups=True``, which draws the group from the population distribution.
+    """
+    probs = _probs(ci_prob)
+    frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
+    rng = np.random.default_rng(seed)
+    codes = _group_codes(fit, frame, new_groups)
+    n = len(frame)
+    u = sampling_values(fit, codes, n, rng)
+    log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
+    log_curve, aux = _compiled(fit)(u, log_x)
+    log_obs = fit.model.likelihood.draw(log_curve, aux, rng)
+    curve, obs = np.exp(log_curve), np.exp(log_obs)
+    if kind == "draws":
+        return xr.Dataset({"curve": (("sample", "row"), curve), "obs": (("sample", "row"), obs)})
+    out = as_frame(data).copy()
+    for prefix, draws in (("curve", curve), ("obs", obs)):
+        for col, values in _summarise(draws, probs, prefix).items():
+            out[col] = values
+    return out
+
+
+# ---------------------------------------------------------------------------- allocation
+def _argmin_log_n(loss: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
+                  grid: int = 401, iters: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise ``loss(log N)`` per sample on [lo, hi]: grid search, then golden section.
+
+    Returns the minimiser and a flag for samples whose minimum sits on the search boundary
+    (no interior optimum).
+    """
+    t = np.linspace(0.0, 1.0, grid)
+    xs = lo[:, None] + (hi - lo)[:, None] * t[None, :]
+    values = loss(xs)
+    values = np.where(np.isfinite(values), values, np.inf)
+    k = np.argmin(values, axis=1)
+    boundary = (k == 0) | (k == grid - 1)
+    step = (hi - lo) / (grid - 1)
+    a = xs[np.arange(len(k)), k] - step
+    b = a + 2 * step
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(iters):
+        c, d = b - g * (b - a), a + g * (b - a)
+        fc, fd = loss(c[:, None])[:, 0], loss(d[:, None])[:, 0]
+        left = fc < fd
+        b = np.where(left, d, b)
+        a = np.where(left, a, c)
+    return (a + b) / 2, boundary
+
+
+def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
+                    groups: Literal["population", "all"] | Mapping[str, str] = "all",
+                    ci_prob: float | Sequence[float] = 0.95, flops_per_param_token: float = 6.0,
+                    tokens: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                    seed: int | None = None, kind: Literal["summary", "draws"] = "summary"
+                    ) -> pd.DataFrame | xr.Dataset:
+    """Compute-optimal allocation ``N*(C)``, ``D*(C)``, ``D*/N*`` and the loss there.
+
+    Minimises the law's curve ``L(N, D(C, N))`` over ``N`` for every posterior draw, with
+    ``D = C / (k N)`` (``k = flops_per_param_token = 6``) unless ``tokens(C, N)`` is given.
+    ``groups="all"`` gives the population ("a typical group") and every known group;
+    ``"population"`` only the former; a mapping ``{column: level}`` one group.
+    """
+    law = fit.model.law
+    if set(law.inputs) != {"N", "D"}:
+        raise ValueError(f"compute_optimal needs a law in N and D; {law.name} has inputs "
+                         f"{list(law.inputs)}")
+    probs = _probs(ci_prob)
+    budgets = np.atleast_1d(np.asarray(compute, dtype=float))
+    if not np.all(np.isfinite(budgets) & (budgets > 0)):
+        raise ValueError(f"compute budgets must be finite and > 0, got {budgets}")
+    settings = _group_settings(fit, groups)
+    rng = np.random.default_rng(seed)
+    fn = _compiled(fit)
+    tokens_of = tokens or (lambda c, n: c / (flops_per_param_token * n))
+    records, draws = [], {}
+    for label, codes in settings:
+        u = {k: v[:, :1] for k, v in sampling_values(fit, codes, 1, rng).items()}
+        for c in budgets:
+            def loss(log_n: np.ndarray, c: float = c) -> np.ndarray:
+                log_d = np.log(tokens_of(c, np.exp(log_n)))
+                return fn(u, {"N": log_n, "D": log_d})[0]
+
+            n_samples = len(next(iter(u.values())))
+            top = np.log(c / flops_per_param_token) if tokens is None else np.log(c)
+            lo, hi = np.full(n_samples, 0.0), np.full(n_samples, top)
+            log_n, boundary = _argmin_log_n(loss, lo, hi)
+            n_opt = np.exp(log_n)
+            d_opt = tokens_of(c, n_opt)
+            loss_opt = np.exp(loss(log_n[:, None])[:, 0])
+            quantities = {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_parameter": d_opt / n_opt,
+                          "loss_opt": loss_opt}
+            draws[(label, c)] = quantities
+            row: dict[str, Any] = {"group": label, "compute": c,
+                                   "boundary_fraction": float(boundary.mean())}
+            for q, values in quantities.items():
+                row.update({k: float(v[0]) for k, v in _summarise(values[:, None], probs, q).items()})
+            records.append(row)
+    if kind == "draws":
+        keys = list(draws)
+        return xr.Dataset(
+            {q: (("setting", "sample"), np.stack([draws[k][q] for k in keys]))
+             for q in ("N_opt", "D_opt", "tokens_per_parameter", "loss_opt")},
+            coords={"group": ("setting", [k[0] for k in keys]),
+                    "compute": ("setting", [k[1] for k in keys])})
+    return pd.DataFrame.from_records(records)
+
+
+def _group_settings(fit: Fit, groups: str | Mapping[str, str]
+                    ) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """(label, codes) pairs: the population (all effects zero) and/or known groups."""
+    cols = fit.model.grouping_columns
+    population = {c: np.array([POPULATION]) for c in cols}
+    if isinstance(groups, Mapping):
+        unknown = [c for c in groups if c not in cols]
+        if unknown:
+            raise ValueError(f"{unknown} are not grouping columns of this fit ({list(cols)})")
+        codes = {**population, **_group_codes(fit, pd.DataFrame([groups]), new_groups=False,
+                                              columns=list(groups))}
+        return [(", ".join(f"{k}={v}" for k, v in groups.items()), codes)]
+    if groups not in ("population", "all"):
+        raise ValueError(f"groups must be 'population', 'all' or a mapping, got {groups!r}")
+    settings = [("population", population)]
+    if groups == "all":
+        for col in cols:
+            for i, level in enumerate(fit.levels[col]):
+                settings.append((f"{col}={level}", {**population, col: np.array([i])}))
+    return settings
