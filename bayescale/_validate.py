@@ -26,7 +26,10 @@ def as_frame(data: pd.DataFrame | dict | Sequence[dict]) -> pd.DataFrame:
 
 def _rows(mask: np.ndarray, values: pd.Series, limit: int = 5) -> str:
     idx = np.flatnonzero(mask)
-    shown = ", ".join(f"row {i}: {values.iloc[i]!r}" for i in idx[:limit])
+    def show(v: object) -> str:
+        return repr(v.item() if hasattr(v, "item") else v)
+
+    shown = ", ".join(f"row {i}: {show(values.iloc[i])}" for i in idx[:limit])
     more = f" (and {len(idx) - limit} more)" if len(idx) > limit else ""
     return shown + more
 

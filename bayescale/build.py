@@ -17,7 +17,14 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ._validate import as_frame, check_columns, check_groups, check_positive
-from .hierarchy import add_nested_columns, by_name, sd_name, z_name
+from .hierarchy import (
+    CENTERED_MIN_MEDIAN_RUNS,
+    add_nested_columns,
+    by_name,
+    effect_name,
+    sd_name,
+    z_name,
+)
 from .laws import Law, Param
 from .model import Model
 from .priors import DataScale
@@ -119,8 +126,16 @@ def _link_value(par: Param, natural: float) -> float:
 
 
 # ---------------------------------------------------------------------------- the PyMC model
+def _centered(model: Model, design: Design, column: str) -> bool:
+    """Centred effects when groups are data-dominated (see ``hierarchy``), else non-centred."""
+    if model.centered is not None:
+        return model.centered
+    counts = np.bincount(design.codes[column], minlength=len(design.levels[column]))
+    return bool(np.median(counts) >= CENTERED_MIN_MEDIAN_RUNS)
+
+
 def build_model(model: Model, design: Design) -> pm.Model:
-    """The PyMC model: priors, non-centred group effects, law in log space, likelihood."""
+    """The PyMC model: priors, group effects (centred or not), law in log space, likelihood."""
     coords: dict[str, Any] = {"run": np.arange(design.n)}
     coords.update({c: list(lv) for c, lv in design.levels.items()})
     with pm.Model(coords=coords) as pm_model:
@@ -140,7 +155,11 @@ def build_model(model: Model, design: Design) -> pm.Model:
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
                       else model.prior_for(hname, design.scale).create(hname))
-                effect = sd * pm.Normal(z_name(sname, col), 0.0, 1.0, dims=col)
+                if _centered(model, design, col):
+                    effect = pm.Normal(effect_name(sname, col), 0.0, sd, dims=col)
+                else:
+                    z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=col)
+                    effect = pm.Deterministic(effect_name(sname, col), sd * z, dims=col)
                 value = value + effect[codes[col]]
                 level[col][name] = loc[name] + effect
             row[name] = value

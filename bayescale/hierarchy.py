@@ -3,13 +3,22 @@
 A parameter ``p`` with sampling-scale value ``u`` (e.g. ``u = log E``) that varies by grouping
 columns ``g_1 .. g_K`` is, for run ``i``,
 
-    u_i = mu + sum_k  sd_k * z_k[g_k(i)],      z_k ~ Normal(0, 1)   (non-centred)
+    u_i = mu + sum_k  b_k[g_k(i)],      b_k = sd_k * z_k,  z_k ~ Normal(0, 1)
 
 so the group effects of each column are partially pooled toward the population location ``mu``
 with an estimated spread ``sd_k``. Several columns add up on the sampling scale (crossed
 effects, e.g. family and task); ``"family/model"`` nests ``model`` within ``family`` (it adds a
 ``family`` effect and a ``family/model`` effect). A group that the fit never saw gets a fresh
 ``z ~ Normal(0, 1)``: a draw from the population distribution.
+
+Parameterisation. The effects ``b_k`` are sampled non-centred (``z_k``, then
+``b_k = sd_k z_k``) when groups hold few runs each, and centred (``b_k ~ Normal(0, sd_k)``)
+when they are data-dominated: non-centred effects of well-measured groups form a funnel for
+NUTS (Betancourt & Girolami 2015). ``Model(centered=None)`` decides per grouping column: centred
+when the median group has at least ``CENTERED_MIN_MEDIAN_RUNS`` runs. Measured on the simulated
+5-family Chinchilla model of the tests (4 x 40 runs + 4), numpyro, 4 x 1000 draws: non-centred
+6 divergences, R-hat 1.016, min bulk ESS 505, 21 s; centred 0 divergences, R-hat 1.003,
+min bulk ESS 2647, 12 s.
 """
 
 from __future__ import annotations
@@ -20,8 +29,10 @@ import pandas as pd
 
 from .priors import Prior
 
-__all__ = ["parse_hierarchy", "add_nested_columns", "sd_name", "z_name", "by_name",
-           "DEFAULT_SD_PRIOR"]
+__all__ = ["parse_hierarchy", "add_nested_columns", "sd_name", "z_name", "effect_name",
+           "by_name", "DEFAULT_SD_PRIOR", "CENTERED_MIN_MEDIAN_RUNS"]
+
+CENTERED_MIN_MEDIAN_RUNS = 10
 
 # Spread of group effects on the sampling (log) scale: half-normal with scale 0.5, i.e. groups
 # typically differ by a factor within exp(+-1); wider spreads are allowed by the data.
@@ -34,6 +45,10 @@ def sd_name(sampling_name: str, column: str) -> str:
 
 def z_name(sampling_name: str, column: str) -> str:
     return f"{sampling_name}_z_{column}"
+
+
+def effect_name(sampling_name: str, column: str) -> str:
+    return f"{sampling_name}_effect_{column}"
 
 
 def by_name(param: str, column: str) -> str:

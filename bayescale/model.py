@@ -39,6 +39,8 @@ class Model:
     target : the column holding the observed metric (``"loss"``).
     columns : ``{model name: data column}``, e.g. ``{"N": "Model Size", "loss": "val_loss"}``.
     min_group_size : fewest runs a group may have.
+    centered : group effects centred (True), non-centred (False), or chosen per grouping
+        column from the data (None: centred when the median group has >= 10 runs).
     """
 
     def __init__(self, law: str | Law = "chinchilla", *,
@@ -48,7 +50,8 @@ class Model:
                  fixed: Mapping[str, float] | None = None,
                  target: str = "loss",
                  columns: Mapping[str, str] | None = None,
-                 min_group_size: int = 2) -> None:
+                 min_group_size: int = 2,
+                 centered: bool | None = None) -> None:
         self.law = get_law(law)
         self.likelihood = get_likelihood(likelihood)
         clash = set(self.law.params) & set(self.likelihood.aux)
@@ -58,6 +61,7 @@ class Model:
         self.target = target
         self.columns = dict(columns or {})
         self.min_group_size = int(min_group_size)
+        self.centered = centered
         self.fixed = {k: float(v) for k, v in (fixed or {}).items()}
         self.priors = dict(priors or {})
         self._check_names()
@@ -136,6 +140,7 @@ class Model:
             "target": self.target,
             "columns": self.columns,
             "min_group_size": self.min_group_size,
+            "centered": self.centered,
         }
 
     @classmethod
@@ -153,7 +158,7 @@ class Model:
         return cls(law, hierarchy=d["hierarchy"], likelihood=d["likelihood"],
                    priors={k: Prior.from_dict(v) for k, v in d["priors"].items()},
                    fixed=d["fixed"], target=d["target"], columns=d["columns"],
-                   min_group_size=d["min_group_size"])
+                   min_group_size=d["min_group_size"], centered=d["centered"])
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)

@@ -2,8 +2,8 @@
 compute-optimal allocation.
 
 For draw ``s`` and row ``i`` the sampling-scale value of a parameter is
-``u[s, i] = mu[s] + sum_k sd_k[s] * z_k[s, g_k(i)]``; a group the fit never saw gets
-``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that group (a draw from the
+``u[s, i] = mu[s] + sum_k b_k[s, g_k(i)]``; a group the fit never saw gets
+``b = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that group (a draw from the
 population distribution). The curve ``L = exp(log_mean)`` uses the same law graph as the fit;
 the observation adds the likelihood's noise.
 """
@@ -21,12 +21,13 @@ import xarray as xr
 
 from ._validate import DataError, as_frame
 from .build import _link_value, canonical_frame, log_mean_from_sampling, to_natural
-from .hierarchy import sd_name, z_name
+from .hierarchy import effect_name, sd_name
 
 if TYPE_CHECKING:
     from .fit import Fit
 
-__all__ = ["predict", "compute_optimal", "UnknownGroupError", "CHINCHILLA_COMPUTE"]
+__all__ = ["predict", "compute_optimal", "chinchilla_closed_form", "UnknownGroupError",
+           "CHINCHILLA_COMPUTE"]
 
 CHINCHILLA_COMPUTE = 6 * 70e9 * 1.4e12  # FLOP of Chinchilla itself (70B params, 1.4T tokens)
 
@@ -104,8 +105,9 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
             code = np.where(zero, 0, codes[col])
             n_new = int(max(0, -code.min(initial=0)))
             z_new = rng.standard_normal((n_samples, n_new))
-            z = np.concatenate([_flat(fit, z_name(sname, col)), z_new[:, ::-1]], axis=1)
-            effect = sd[:, None] * z[:, code]  # code -1 -> last column
+            known = _flat(fit, effect_name(sname, col))
+            effects = np.concatenate([known, sd[:, None] * z_new[:, ::-1]], axis=1)
+            effect = effects[:, code]  # code -1 -> last column
             value = value + np.where(zero[None, :], 0.0, effect)
         out[name] = value
     return out
@@ -281,3 +283,13 @@ def _group_settings(fit: Fit, groups: str | Mapping[str, str]
             for i, level in enumerate(fit.levels[col]):
                 settings.append((f"{col}={level}", {**population, col: np.array([i])}))
     return settings
+
+
+def chinchilla_closed_form(A: Any, B: Any, alpha: Any, beta: Any, compute: float,
+                           flops_per_param_token: float = 6.0) -> tuple[Any, Any]:
+    """Hoffmann et al.'s closed form for ``E + A N^-alpha + B D^-beta`` with ``C = k N D``:
+    ``N* = G (C/k)^(beta/(alpha+beta))``, ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
+    ``D* = C / (k N*)``. Works on scalars or arrays of draws."""
+    g = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
+    n_opt = g * (compute / flops_per_param_token) ** (beta / (alpha + beta))
+    return n_opt, compute / (flops_per_param_token * n_opt)

@@ -1,0 +1,237 @@
+"""Command line: ``bayescale replicate|fit|summary|predict|laws|datasets``.
+
+A thin wrapper: every command calls the same functions as the Python API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+EXIT_USAGE = 2
+
+
+def _parse_mapping(items: Sequence[str] | None, what: str) -> dict[str, str]:
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"{what} must look like NAME=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def _sampler_args(p: argparse.ArgumentParser, draws: int = 1000) -> None:
+    g = p.add_argument_group("sampling")
+    g.add_argument("--draws", type=int, default=draws, help="draws per chain (default %(default)s)")
+    g.add_argument("--tune", type=int, default=1000, help="tuning steps per chain")
+    g.add_argument("--chains", type=int, default=4)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--sampler", default="auto",
+                   choices=["auto", "numpyro", "nutpie", "pymc", "blackjax"])
+    g.add_argument("--target-accept", type=float, default=0.9)
+    g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    if not Path(path).exists():
+        raise FileNotFoundError(f"no such file: {path}")
+    return pd.read_csv(path)
+
+
+def _print_frame(df: pd.DataFrame) -> None:
+    with pd.option_context("display.max_columns", None, "display.width", 200,
+                           "display.float_format", "{:.5g}".format):
+        print(df.to_string())
+
+
+# ---------------------------------------------------------------------------- commands
+def cmd_replicate(args: argparse.Namespace) -> int:
+    from .replications import replicate
+
+    kwargs: dict[str, Any] = {"draws": args.draws, "tune": args.tune, "chains": args.chains,
+                              "sampler": args.sampler, "progressbar": not args.no_progress,
+                              "target_accept": args.target_accept}
+    if args.seed is not None:
+        kwargs["seed"] = args.seed
+    result = replicate(args.name, **kwargs)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.to_text())
+    return 0 if result.passed else 1
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from .model import Model
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    vary = [v.strip() for v in (args.vary or "").split(",") if v.strip()]
+    by = [b.strip() for b in (args.by or "").split(",") if b.strip()]
+    if vary and not by:
+        raise ValueError("--vary needs --by COLUMN (the grouping column the parameters vary by)")
+    if by and not vary:
+        raise ValueError("--by needs --vary PARAM[,PARAM] (which parameters vary by group)")
+    hierarchy: dict[str, list[str]] = {p: by for p in vary}
+    if args.noise_by:
+        hierarchy["sigma"] = [args.noise_by]
+    fixed = {k: float(v) for k, v in _parse_mapping(args.fix, "--fix").items()}
+    model = Model(args.law, hierarchy=hierarchy, likelihood=args.likelihood, target=args.target,
+                  columns=_parse_mapping(args.column, "--column"), fixed=fixed,
+                  min_group_size=args.min_group_size)
+    data = _read_csv(args.runs)
+    fit = model.fit(data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
+                    sampler=args.sampler, target_accept=args.target_accept,
+                    progressbar=not args.no_progress)
+    fit.save(out, overwrite=args.force)
+    print(repr(fit))
+    _print_frame(fit.summary(ci_prob=args.ci_prob))
+    print(f"saved to {out}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .fit import load
+
+    fit = load(args.fit)
+    table = fit.summary(ci_prob=args.ci_prob)
+    if args.json:
+        print(json.dumps({"model": fit.model.to_dict(),
+                          "diagnostics": fit.diagnostics.__dict__,
+                          "problems": fit.diagnostics.problems(),
+                          "parameters": json.loads(table.to_json(orient="index"))}, indent=2))
+    else:
+        print(repr(fit))
+        print(fit.model)
+        _print_frame(table)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .fit import load
+
+    fit = load(args.fit)
+    data = _read_csv(args.new)
+    groups = fit.model.grouping_columns
+    for spec in args.group or ():
+        col, sep, name = spec.partition("=")
+        if not sep:
+            if len(groups) != 1:
+                raise ValueError(f"this fit has grouping columns {list(groups)}; say which with "
+                                 f"--group COLUMN=NAME")
+            col, name = groups[0], spec
+        if col not in groups:
+            raise ValueError(f"--group {spec}: {col!r} is not a grouping column of this fit "
+                             f"({list(groups)})")
+        data[col] = name
+    if args.new_group:
+        for col in groups:
+            if col not in data.columns:
+                data[col] = f"new {col}"
+    probs = [float(p) for p in args.ci_prob.split(",")]
+    table = fit.predict(data, ci_prob=probs, new_groups=args.new_group, seed=args.seed)
+    if args.json:
+        print(table.to_json(orient="records", indent=2))
+    else:
+        _print_frame(table)
+    return 0
+
+
+def cmd_laws(args: argparse.Namespace) -> int:
+    from .laws import available_laws, get_law
+
+    for name in available_laws():
+        law = get_law(name)
+        print(f"{name:<12} {law.formula}   ({law.source})")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from .datasets import available, info
+
+    for name in available():
+        print(f"{name:<20} {info(name)['title']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bayescale",
+                                     description="Bayesian hierarchical scaling-law fits")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("replicate", help="refit a published scaling law and compare")
+    p.add_argument("name", help="chinchilla")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    _sampler_args(p)
+    p.set_defaults(func=cmd_replicate)
+
+    p = sub.add_parser("fit", help="fit a law to your runs (CSV) and save the posterior")
+    p.add_argument("runs", help="CSV with one row per training run")
+    p.add_argument("--law", default="chinchilla", help="law name, e.g. chinchilla, power_law:C")
+    p.add_argument("--vary", help="comma-separated law parameters that vary by group, e.g. E,A")
+    p.add_argument("--by", help="grouping column(s) for --vary, comma-separated (crossed); "
+                                "'a/b' nests b in a")
+    p.add_argument("--noise-by", help="let the noise scale vary by this grouping column")
+    p.add_argument("--likelihood", default="studentt", choices=["studentt", "normal"])
+    p.add_argument("--target", default="loss", help="column with the observed metric")
+    p.add_argument("--column", action="append", metavar="NAME=COLUMN",
+                   help="map a model name to a CSV column, e.g. N=params (repeatable)")
+    p.add_argument("--fix", action="append", metavar="PARAM=VALUE",
+                   help="fix a parameter on the natural scale, e.g. nu=4 (repeatable)")
+    p.add_argument("--min-group-size", type=int, default=2)
+    p.add_argument("--out", required=True, help="output file: .nc (netCDF) or .zarr")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--ci-prob", type=float, default=0.95)
+    _sampler_args(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("summary", help="posterior summary of a saved fit")
+    p.add_argument("fit")
+    p.add_argument("--ci-prob", type=float, default=0.95)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("predict", help="posterior predictive at new inputs (CSV)")
+    p.add_argument("fit")
+    p.add_argument("new", help="CSV with the law's inputs (and grouping columns)")
+    p.add_argument("--group", action="append", metavar="[COLUMN=]NAME",
+                   help="predict every row for this known group")
+    p.add_argument("--new-group", action="store_true",
+                   help="allow groups the fit has not seen (drawn from the population)")
+    p.add_argument("--ci-prob", default="0.5,0.9,0.95", help="comma-separated probabilities")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    sub.add_parser("laws", help="list the laws").set_defaults(func=cmd_laws)
+    sub.add_parser("datasets", help="list the shipped data sets").set_defaults(func=cmd_datasets)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ._validate import DataError
+    from .fit import SamplingWarning
+
+    warnings.simplefilter("default", SamplingWarning)
+    try:
+        return args.func(args)
+    except (DataError, ValueError, KeyError, FileExistsError, FileNotFoundError,
+            ImportError) as err:
+        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"bayescale: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""Replications of published scaling-law fits: a table of published vs bayescale values and
+PASS/FAIL checks, each a function returning a :class:`Replication`."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any
+
+from ._result import Check, Replication
+from .chinchilla import replicate_chinchilla
+
+__all__ = ["Check", "Replication", "REPLICATIONS", "replicate"]
+
+REPLICATIONS: dict[str, Callable[..., Replication]] = {"chinchilla": replicate_chinchilla}
+
+
+def replicate(name: str, **kwargs: Any) -> Replication:
+    if name not in REPLICATIONS:
+        close = difflib.get_close_matches(name, REPLICATIONS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown replication {name!r}.{hint} Available: "
+                         f"{', '.join(sorted(REPLICATIONS))}")
+    return REPLICATIONS[name](**kwargs)

@@ -1,0 +1,61 @@
+"""Shared fits (session scope): each NUTS fit costs seconds, so tests reuse them."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayescale as bs
+from bayescale.simulate import simulate_runs
+
+# Five families share alpha, beta, B; E and A vary by family. "sparse" has 4 small runs only
+# (N < 2e8, D < 5e9, where E and A trade off) and an effect far from the population (+0.25 on
+# log E, -0.5 on log A): its own runs barely determine E, so pooling visibly pulls it in.
+TRUTH = {"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34, "beta": 0.30}
+SPREADS = {"E": 0.1, "A": 0.3}
+SIZES = {"fam0": 40, "fam1": 40, "fam2": 40, "fam3": 40, "sparse": 4}
+EFFECTS = {"E": {"sparse": 0.25}, "A": {"sparse": -0.5}}
+RANGES = {"N": (5e7, 1e10), "D": (1e9, 3e11)}
+GROUP_RANGES = {"sparse": {"N": (5e7, 2e8), "D": (1e9, 5e9)}}
+SAMPLING = {"draws": 1000, "tune": 1000, "chains": 4, "progressbar": False}
+
+
+@pytest.fixture(scope="session")
+def simulation():
+    return simulate_runs("chinchilla", population=TRUTH, group_sizes=SIZES, spreads=SPREADS,
+                         effects=EFFECTS, ranges=RANGES, group_ranges=GROUP_RANGES, sigma=0.01,
+                         seed=7)
+
+
+@pytest.fixture(scope="session")
+def pooled_fit(simulation):
+    model = bs.Model("chinchilla", hierarchy={"E": "family", "A": "family"})
+    return model.fit(simulation.runs, seed=11, **SAMPLING)
+
+
+@pytest.fixture(scope="session")
+def unpooled_fit(simulation):
+    """Same model with the group spreads fixed at 5 on the log scale: practically no pooling."""
+    model = bs.Model("chinchilla", hierarchy={"E": "family", "A": "family"},
+                     fixed={"log_E_sd_family": 5.0, "log_A_ref_sd_family": 5.0})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        return model.fit(simulation.runs, seed=12, **SAMPLING)
+
+
+@pytest.fixture(scope="session")
+def chinchilla_replication():
+    from bayescale.replications import replicate
+
+    return replicate("chinchilla")
+
+
+def draws(fit, name):
+    return fit.posterior[name].stack(sample=("chain", "draw")).values
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

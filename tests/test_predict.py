@@ -1,0 +1,121 @@
+"""Predictions for known and new groups, compute-optimal allocation, save and load."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import bayescale as bs
+from bayescale.predict import chinchilla_closed_form
+
+POINT = {"N": 7e10, "D": 1.4e12}
+
+
+def width(table, prefix="curve", p="90"):
+    return table[f"{prefix}_eti{p}_ub"] - table[f"{prefix}_eti{p}_lb"]
+
+
+def test_new_group_is_wider_than_known(pooled_fit):
+    known = pooled_fit.predict({**POINT, "family": "fam0"}, ci_prob=0.9, seed=1)
+    new = pooled_fit.predict({**POINT, "family": "unseen"}, ci_prob=0.9, seed=1,
+                             new_groups=True)
+    # A new family adds the population spread of E and A (log sd ~0.1-0.3) to the
+    # extrapolation uncertainty: its interval must be clearly wider, not marginally.
+    assert width(new)[0] > 1.5 * width(known)[0]
+    assert (known["curve_eti90_lb"] <= known["curve_median"]).all()
+    assert (known["obs_eti90_ub"] >= known["curve_eti90_ub"]).all()  # noise widens
+
+
+def test_unknown_group_raises_with_known_levels(pooled_fit):
+    with pytest.raises(bs.UnknownGroupError, match=r"unknown family 'unseen'.*fam0.*new_groups"):
+        pooled_fit.predict({**POINT, "family": "unseen"})
+
+
+def test_rows_of_one_new_group_share_its_draw(pooled_fit):
+    rows = pd.DataFrame({"N": [1e9, 1e9], "D": [2e10, 2e10], "family": ["x", "x"]})
+    out = pooled_fit.predict(rows, new_groups=True, seed=3, kind="draws")
+    np.testing.assert_array_equal(out["curve"].values[:, 0], out["curve"].values[:, 1])
+
+
+def test_predicted_curve_matches_law_at_posterior_draw(pooled_fit):
+    # The compiled prediction graph must equal the law evaluated by hand at the same draw.
+    out = pooled_fit.predict({**POINT, "family": "fam1"}, kind="draws")
+    post = pooled_fit.posterior.isel(chain=0, draw=0)
+    p = {k: float(post[k]) for k in ("B", "alpha", "beta")}
+    p["E"] = float(post["E_by_family"].sel(family="fam1"))
+    p["A"] = float(post["A_by_family"].sel(family="fam1"))
+    by_hand = p["E"] + p["A"] * POINT["N"] ** -p["alpha"] + p["B"] * POINT["D"] ** -p["beta"]
+    assert out["curve"].values[0, 0] == pytest.approx(by_hand, rel=1e-9)
+
+
+def test_compute_optimal_matches_closed_form(chinchilla_replication):
+    fit = chinchilla_replication.fit
+    c = bs.CHINCHILLA_COMPUTE
+    numeric = fit.compute_optimal([c / 100, c], groups="population", kind="draws")
+    post = fit.posterior.stack(sample=("chain", "draw"))
+    for i, budget in enumerate([c / 100, c]):
+        n_opt, _ = chinchilla_closed_form(post["A"].values, post["B"].values,
+                                          post["alpha"].values, post["beta"].values, budget)
+        # Golden section to ~1e-12 in log N; 1e-6 relative leaves room for float rounding.
+        np.testing.assert_allclose(numeric["N_opt"].values[i], n_opt, rtol=1e-6)
+
+
+def test_compute_optimal_per_group(pooled_fit):
+    table = pooled_fit.compute_optimal(1e21, ci_prob=0.9)
+    assert list(table["group"]) == ["population"] + [f"family={f}" for f in
+                                                     ["fam0", "fam1", "fam2", "fam3", "sparse"]]
+    assert (table["tokens_per_parameter_eti90_lb"] < table["tokens_per_parameter_median"]).all()
+    assert (table["boundary_fraction"] == 0).all()
+
+
+def test_summary_on_natural_scale(chinchilla_replication):
+    table = chinchilla_replication.fit.summary(ci_prob=0.9)
+    assert {"median", "mean", "sd", "eti90_lb", "eti90_ub", "r_hat", "ess_bulk"} <= set(table)
+    assert list(table.index[:5]) == ["E", "A", "B", "alpha", "beta"]
+    assert 100 < table.loc["A", "median"] < 5000  # natural A, not log A (~6)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_save_load_identical_draws(pooled_fit, tmp_path, suffix):
+    path = pooled_fit.save(tmp_path / f"fit{suffix}")
+    again = bs.load(path)
+    for name in pooled_fit.posterior.data_vars:
+        np.testing.assert_array_equal(again.posterior[name].values,
+                                      pooled_fit.posterior[name].values)
+    assert again.model.to_dict() == pooled_fit.model.to_dict()
+    a = pooled_fit.predict({**POINT, "family": "fam2"}, seed=5)
+    b = again.predict({**POINT, "family": "fam2"}, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    with pytest.raises(FileExistsError):
+        pooled_fit.save(path)
+
+
+def test_sampling_problems_are_reported():
+    sim = bs.simulate.simulate_runs(
+        "power_law:C", population={"E": 2.0, "A": 5.0, "alpha": 0.2}, group_sizes={"g": 30},
+        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=1)
+    with pytest.warns(bs.SamplingWarning):
+        fit = bs.Model("power_law:C").fit(sim.runs, draws=15, tune=5, chains=2, seed=1,
+                                          progressbar=False)
+    assert not fit.diagnostics.ok and fit.diagnostics.problems()
+
+
+def test_user_law_fits_and_reloads(tmp_path):
+    def inverse_power(C, E, A, a):
+        return E + A * C ** -a
+
+    law = bs.law_from_function(inverse_power, params={"E": "positive", "A": "positive",
+                                                      "a": "positive"})
+    sim = bs.simulate.simulate_runs(law, population={"E": 2.0, "A": 3000.0, "a": 0.2},
+                                    group_sizes={"g": 40}, ranges={"C": (1e17, 1e21)},
+                                    sigma=0.01, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)
+        fit = bs.Model(law).fit(sim.runs, draws=500, tune=500, seed=3, progressbar=False)
+    _, lo, hi = fit.interval("a", 0.99)
+    assert lo <= 0.2 <= hi
+    fit.save(tmp_path / "u.nc")
+    with pytest.raises(ValueError, match="register_law"):
+        bs.load(tmp_path / "u.nc")
+    assert bs.load(tmp_path / "u.nc", law=law).predict({"C": 1e22})["curve_median"][0] > 2.0
