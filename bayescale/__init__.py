@@ -12,7 +12,7 @@ configure_host_devices()
 
 __version__ = "0.1.0"
 
-from . import datasets, simulate  # noqa: E402
+from . import datasets, plots, simulate  # noqa: E402
 from ._validate import DataError  # noqa: E402
 from .fit import Diagnostics, Fit, SamplingWarning, fit, load  # noqa: E402
 from .laws import Law, Param, available_laws, get_law, law_from_function, register_law  # noqa: E402
@@ -28,5 +28,6 @@ from .priors import Prior  # noqa: E402
 __all__ = [
     "CHINCHILLA_COMPUTE", "DataError", "Diagnostics", "Fit", "Law", "Model", "Param", "Prior",
     "SamplingWarning", "UnknownGroupError", "available_laws", "compute_optimal", "datasets",
-    "fit", "get_law", "law_from_function", "load", "predict", "register_law", "simulate",
+    "fit", "get_law", "law_from_function", "load", "plots", "predict", "register_law",
+    "simulate",
 ]

@@ -1,0 +1,57 @@
+"""The Chinchilla replication: checks, table and the CLI's --json shape and exit status."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bayescale.replications.chinchilla import EPOCH_ESTIMATES
+
+
+def test_all_checks_pass(chinchilla_replication):
+    failed = [c for c in chinchilla_replication.checks if not c.passed]
+    assert not failed, failed
+    assert chinchilla_replication.passed
+
+
+def test_uses_epoch_protocol(chinchilla_replication):
+    d = chinchilla_replication.to_dict()
+    assert d["n_runs"] == 240  # 245 extracted runs, 5 highest-loss excluded
+
+
+def test_medians_close_to_epoch(chinchilla_replication):
+    # Same data, same law, a likelihood of the same robustness: the medians of the exponents
+    # should match Epoch's point estimates to within one of Epoch's standard errors
+    # (alpha 0.0154, beta 0.0206, E 0.0257).
+    params = chinchilla_replication.to_dict()["parameters"]
+    for name, se in (("alpha", 0.0154), ("beta", 0.0206), ("E", 0.0257)):
+        assert abs(params[name]["median"] - EPOCH_ESTIMATES[name][0]) < se, name
+
+
+def test_tokens_per_parameter_near_epoch(chinchilla_replication):
+    tpp = chinchilla_replication.to_dict()["tokens_per_parameter"]
+    assert tpp["lower"] < 18.25 < tpp["upper"]   # Epoch's point estimates give 18.25
+    assert not tpp["lower"] < 59.0 < tpp["upper"]  # Hoffmann's Approach 3 gives 59
+
+
+def test_text_table_lists_every_quantity(chinchilla_replication):
+    text = chinchilla_replication.to_text()
+    for q in ("A", "B", "E", "alpha", "beta", "D/N at 5.88e23 FLOP", "Hoffmann 2022",
+              "Epoch 2024", "PASS"):
+        assert q in text
+
+
+@pytest.mark.slow
+def test_cli_json(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "bayescale.cli", "replicate", "chinchilla",
+                           "--json", "--no-progress", "--seed", "3"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    for name in ("A", "B", "E", "alpha", "beta"):
+        assert set(out["parameters"][name]) >= {"median", "lower", "upper", "prob"}
+    assert set(out["tokens_per_parameter"]) >= {"median", "lower", "upper", "prob"}
+    assert set(out["diagnostics"]) >= {"max_rhat", "divergences", "min_ess_bulk"}
+    assert [set(c) >= {"name", "passed"} for c in out["checks"]] == [True] * 3
+    assert all(c["passed"] for c in out["checks"])
