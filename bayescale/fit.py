@@ -144,7 +144,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                               compute_convergence_checks=False,
                               **_sample_kwargs(backend, chains, target_accept))
     finally:
-        for lg, level in zip(quiet_loggers, levels):
+        for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)
     seconds = time.perf_counter() - start
     result = Fit(model=model, idata=idata, levels=design.levels, log_ref=design.log_ref,

@@ -91,7 +91,8 @@ class Law:
                     raise ValueError(f"law {self.name}: {pname} references unknown exponent "
                                      f"parameter {exponent!r}")
                 if par.support != "positive":
-                    raise ValueError(f"law {self.name}: reference parameter {pname} must be positive")
+                    raise ValueError(f"law {self.name}: reference parameter {pname} must be "
+                                     "positive")
 
     def __str__(self) -> str:
         return f"{self.name}: {self.formula}"

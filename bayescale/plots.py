@@ -28,7 +28,7 @@ def plot_tokens_per_parameter(fit: Fit, compute: Sequence[float], *,
     compute = np.asarray(compute, dtype=float)
     table = fit.compute_optimal(compute, groups="population", ci_prob=ci_prob)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for p, alpha in zip(sorted(ci_prob, reverse=True), (0.2, 0.4, 0.6)):
+    for p, alpha in zip(sorted(ci_prob, reverse=True), (0.2, 0.4, 0.6), strict=False):
         pct = f"{100 * p:.10g}"
         ax.fill_between(table["compute"], table[f"tokens_per_parameter_eti{pct}_lb"],
                         table[f"tokens_per_parameter_eti{pct}_ub"], color="C0", alpha=alpha,

@@ -3,9 +3,9 @@ compute-optimal allocation.
 
 For draw ``s`` and row ``i`` the sampling-scale value of a parameter is
 ``u[s, i] = mu[s] + sum_k b_k[s, g_k(i)]``; a group the fit never saw gets
-``b = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that group (a draw from the
-population distribution). The curve ``L = exp(log_mean)`` uses the same law graph as the fit;
-the observation adds the likelihood's noise.
+``b = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that
+group (a draw from the population distribution). The curve ``L = exp(log_mean)`` uses the same
+law graph as the fit; the observation adds the likelihood's noise.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _compiled(fit: Fit) -> Callable[..., tuple[np.ndarray, dict[str, np.ndarray]
             shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
             args = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
             log_mean, *aux_values = fn(*args)
-            return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values))
+            return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values, strict=True))
 
         fit._cache["compiled"] = call
     return fit._cache["compiled"]
@@ -234,7 +234,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
     for label, codes in settings:
         u = {k: v[:, :1] for k, v in sampling_values(fit, codes, 1, rng).items()}
         for c in budgets:
-            def loss(log_n: np.ndarray, c: float = c) -> np.ndarray:
+            def loss(log_n: np.ndarray, c: float = c, u: dict = u) -> np.ndarray:
                 log_d = np.log(tokens_of(c, np.exp(log_n)))
                 return fn(u, {"N": log_n, "D": log_d})[0]
 
@@ -251,7 +251,8 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             row: dict[str, Any] = {"group": label, "compute": c,
                                    "boundary_fraction": float(boundary.mean())}
             for q, values in quantities.items():
-                row.update({k: float(v[0]) for k, v in _summarise(values[:, None], probs, q).items()})
+                stats = _summarise(values[:, None], probs, q)
+                row.update({k: float(v[0]) for k, v in stats.items()})
             records.append(row)
     if kind == "draws":
         keys = list(draws)
