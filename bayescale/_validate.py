@@ -66,6 +66,27 @@ def check_positive(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.nd
     return values
 
 
+def check_finite(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndarray:
+    """The column as float, finite (no NaN or inf)."""
+    label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{label} must be finite numbers; found {_rows(bad, df[column])}")
+    return values
+
+
+def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "") -> np.ndarray:
+    """The column as float within [0, 1] (``closed``) or (0, 1)."""
+    values = check_finite(df, column, meaning=meaning)
+    label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
+    bad = (values < 0) | (values > 1) if closed else (values <= 0) | (values >= 1)
+    if bad.any():
+        interval = "[0, 1]" if closed else "(0, 1) (exact 0 or 1 needs a binomial likelihood)"
+        raise DataError(f"{label} must lie in {interval}; found {_rows(bad, df[column])}")
+    return values
+
+
 def check_groups(df: pd.DataFrame, column: str, *, min_size: int, min_levels: int = 2,
                  used_by: Sequence[str] = ()) -> None:
     labels = df[column]

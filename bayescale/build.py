@@ -16,7 +16,14 @@ import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 
-from ._validate import as_frame, check_columns, check_groups, check_positive
+from ._validate import (
+    as_frame,
+    check_columns,
+    check_finite,
+    check_groups,
+    check_positive,
+    check_unit,
+)
 from .hierarchy import (
     CENTERED_MIN_MEDIAN_RUNS,
     add_nested_columns,
@@ -37,7 +44,8 @@ class Design:
     """The data as the model sees it: log inputs, log target, group codes, references."""
 
     log_x: dict[str, np.ndarray]
-    log_y: np.ndarray | None
+    y: np.ndarray
+    extra: dict[str, np.ndarray]
     codes: dict[str, np.ndarray]
     levels: dict[str, tuple[str, ...]]
     log_ref: dict[str, float]
@@ -60,10 +68,24 @@ def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
         check_positive(df, inp, meaning=f"input of law {model.law.name}")
     if need_target:
         check_columns(df, [model.target], role="target")
-        check_positive(df, model.target, meaning="target")
+        check_target(model, df)
+        check_columns(df, model.likelihood.columns, role=f"likelihood {model.likelihood.name}")
+        for col in model.likelihood.columns:
+            check_positive(df, col, meaning=f"needed by likelihood {model.likelihood.name}")
     if need_groups:
         check_columns(df, [c for c in model.grouping_columns if "/" not in c], role="grouping")
     return df
+
+
+def check_target(model: Model, df: pd.DataFrame) -> np.ndarray:
+    """The target's values, checked against the likelihood's support."""
+    support = model.likelihood.target_support
+    meaning = f"target of likelihood {model.likelihood.name}"
+    if support == "positive":
+        return check_positive(df, model.target, meaning=meaning)
+    if support == "real":
+        return check_finite(df, model.target, meaning=meaning)
+    return check_unit(df, model.target, closed=support == "unit_closed", meaning=meaning)
 
 
 def encode(model: Model, data: Any) -> Design:
@@ -78,10 +100,11 @@ def encode(model: Model, data: Any) -> Design:
                          "add runs or fix parameters")
     log_x = {k: np.log(df[k].to_numpy(dtype=float)) for k in model.law.inputs}
     y = df[model.target].to_numpy(dtype=float)
+    extra = {c: df[c].to_numpy(dtype=float) for c in model.likelihood.columns}
     levels = {c: tuple(sorted(df[c].astype(str).unique())) for c in model.grouping_columns}
     codes = {c: pd.Categorical(df[c].astype(str), categories=levels[c]).codes.astype(np.int64)
              for c in model.grouping_columns}
-    return Design(log_x=log_x, log_y=np.log(y), codes=codes, levels=levels,
+    return Design(log_x=log_x, y=y, extra=extra, codes=codes, levels=levels,
                   log_ref={k: float(v.mean()) for k, v in log_x.items()},
                   scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())))
 
@@ -166,9 +189,9 @@ def build_model(model: Model, design: Design) -> pm.Model:
 
         # Natural-scale population values and per-group values (other groupings at zero).
         population = to_natural(model.params, loc, design.log_ref)
-        for name in model.params:
-            if name not in model.fixed:
-                pm.Deterministic(name, population[name])
+        for name, par in model.params.items():
+            if name not in model.fixed and par.sampling_name(name) != name:
+                pm.Deterministic(name, population[name])  # else the sampled variable itself
         for col, varying in level.items():
             natural = to_natural(model.params, {**loc, **varying}, design.log_ref)
             for name in varying:
@@ -177,5 +200,5 @@ def build_model(model: Model, design: Design) -> pm.Model:
         natural_row = to_natural(model.params, row, design.log_ref)
         log_mean = model.law.log_mean(log_x, natural_row)
         aux = {k: natural_row[k] for k in model.likelihood.aux}
-        model.likelihood.observe("log_y", log_mean, aux, design.log_y, dims="run")
+        model.likelihood.observe(log_mean, aux, design.y, design.extra, dims="run")
     return pm_model

@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -27,7 +27,9 @@ import pytensor.tensor as pt
 from .priors import DataScale, Prior
 
 __all__ = ["Param", "Law", "get_law", "register_law", "law_from_function", "available_laws",
-           "chinchilla", "power_law", "kaplan"]
+           "chinchilla", "power_law", "kaplan", "compute_law", "data_constrained",
+           "overtraining", "broken_power_law", "sigmoid_accuracy", "pass_at_k", "loss_to_loss",
+           "rectified"]
 
 Support = Literal["positive", "real", "unit"]
 _LINK = {"positive": "log", "real": "identity", "unit": "logit"}
@@ -205,6 +207,218 @@ def kaplan() -> Law:
     )
 
 
+def compute_law() -> Law:
+    """Loss against training compute: ``L = E + A C^-alpha`` (Kaplan et al. 2020, Hoffmann et
+    al. 2022 Fig. 1 style envelope)."""
+    return replace(power_law("C"), name="compute", options={},
+                   source="Kaplan et al. 2020, arXiv:2001.08361; L(C) envelope")
+
+
+def data_constrained() -> Law:
+    """Data-constrained scaling (Muennighoff et al. 2023, arXiv:2305.16264, eq. 5):
+    ``L = E + A N'^-alpha + B D'^-beta`` with effective data and parameters
+
+        D' = U_D + U_D R*_D (1 - exp(-R_D / R*_D)),   R_D = D / U_D - 1
+        N' = U_N + U_N R*_N (1 - exp(-R_N / R*_N)),   R_N = N / U_N - 1
+
+    where ``U`` (input) is the number of unique tokens, ``U_D = min(U, D)`` and
+    ``U_N = min(N, N_opt(U_D))`` with ``N_opt(U_D) = (alpha A / (beta B))^(1/alpha)
+    U_D^(beta/alpha)``, the model size for which ``U_D`` tokens are compute-optimal under the
+    law itself. Published: R*_D = 15.4, R*_N = 5.3, E = 1.87, A = 521, B = 1488,
+    alpha = beta = 0.353.
+    """
+
+    def log_mean(x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        log_ud = pt.minimum(x["U"], x["D"])
+        log_nopt = ((pt.log(p["alpha"]) + p["log_A"] - pt.log(p["beta"]) - p["log_B"])
+                    / p["alpha"] + p["beta"] / p["alpha"] * log_ud)
+        log_un = pt.minimum(x["N"], log_nopt)
+
+        def effective(log_total: Any, log_unique: Any, rstar: Any) -> Any:
+            repeats = pt.exp(log_total - log_unique) - 1.0
+            return log_unique + pt.log1p(rstar * -pt.expm1(-repeats / rstar))
+
+        log_d = effective(x["D"], log_ud, p["R_D"])
+        log_n = effective(x["N"], log_un, p["R_N"])
+        return logsumexp_terms(p["log_E"] + 0 * x["N"], p["log_A"] - p["alpha"] * log_n,
+                               p["log_B"] - p["beta"] * log_d)
+
+    rstar = Prior("Normal", mu=float(np.log(10.0)), sigma=1.5)
+    base = chinchilla().params
+    return Law(
+        name="data_constrained", inputs=("N", "D", "U"), log_mean=log_mean,
+        formula="L = E + A N'^-alpha + B D'^-beta, D' = U_D(1 + R*_D(1 - exp(-R_D/R*_D))), "
+                "N' likewise",
+        source="Muennighoff et al. 2023, arXiv:2305.16264",
+        params={**base,
+                "R_D": Param("positive", rstar, "repetitions of data worth half their value"),
+                "R_N": Param("positive", rstar, "excess parameters' decay constant")},
+    )
+
+
+def overtraining() -> Law:
+    """Over-training (Gadre et al. 2024, arXiv:2403.08540, eq. 4):
+    ``L(C, M) = E + (a M^eta + b M^-eta) C^-eta`` with ``M = D/N`` tokens per parameter and
+    ``C = 6ND``; inputs ``C`` and ``M``."""
+
+    def log_mean(x: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        shape = logsumexp_terms(p["log_a"] + p["eta"] * x["M"], p["log_b"] - p["eta"] * x["M"])
+        return logsumexp_terms(p["log_E"] + 0 * x["C"], shape - p["eta"] * x["C"])
+
+    return Law(
+        name="overtraining", inputs=("C", "M"), log_mean=log_mean,
+        formula="L = E + (a M^eta + b M^-eta) C^-eta, M = D/N",
+        source="Gadre et al. 2024, arXiv:2403.08540",
+        params={
+            "E": Param("positive", _irreducible_prior, "irreducible loss"),
+            "a": Param("positive", _term_at_reference_prior, "over-training coefficient",
+                       reference=("C", "eta")),
+            "b": Param("positive", _term_at_reference_prior, "under-training coefficient",
+                       reference=("C", "eta")),
+            "eta": Param("positive", Prior("Normal", mu=float(np.log(0.1)), sigma=1.0),
+                         "compute exponent"),
+        },
+    )
+
+
+def broken_power_law(x: str = "x", breaks: int | str = 1) -> Law:
+    """Smoothly broken power law (Caballero et al. 2023, arXiv:2210.14891, eq. 1):
+    ``y = a + b x^-c0 prod_i (1 + (x/d_i)^(1/f_i))^(-c_i f_i)``, ``breaks`` breaks."""
+    breaks = int(breaks)
+    if breaks < 1:
+        raise ValueError(f"broken_power_law needs breaks >= 1, got {breaks}")
+
+    def log_mean(xs: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        lx = xs[x]
+        body = p["log_b"] - p["c0"] * lx
+        for i in range(1, breaks + 1):
+            f = p[f"f{i}"]
+            body = body - p[f"c{i}"] * f * pt.softplus((lx - p[f"log_d{i}"]) / f)
+        return logsumexp_terms(p["log_a"] + 0 * lx, body)
+
+    params = {
+        "a": Param("positive", _irreducible_prior, "limit as x grows"),
+        "b": Param("positive", _term_at_reference_prior, "scale of the decaying term",
+                   reference=(x, "c0")),
+        "c0": Param("real", Prior("Normal", mu=0.3, sigma=1.0), "initial slope"),
+    }
+    for i in range(1, breaks + 1):
+        params[f"c{i}"] = Param("real", Prior("Normal", mu=0.0, sigma=1.0),
+                                f"change of slope at break {i}")
+        params[f"d{i}"] = Param("positive", Prior("Normal", mu=0.0, sigma=2.0),
+                                f"location of break {i}", reference=(x, 1.0))
+        params[f"f{i}"] = Param("positive", Prior("Normal", mu=float(np.log(0.5)), sigma=1.0),
+                                f"sharpness of break {i} (smaller is sharper)")
+    terms = " ".join(f"(1 + ({x}/d{i})^(1/f{i}))^(-c{i} f{i})" for i in range(1, breaks + 1))
+    return Law(name="broken_power_law", inputs=(x,), log_mean=log_mean, params=params,
+               options={"x": x, "breaks": str(breaks)},
+               formula=f"y = a + b {x}^-c0 {terms}",
+               source="Caballero et al. 2023, arXiv:2210.14891 (BNSL)")
+
+
+def sigmoid_accuracy(x: str = "C", scale: str = "log") -> Law:
+    """Saturating downstream accuracy (Ruan et al. 2024, arXiv:2405.10938; Gadre et al. 2024):
+    ``acc = floor + (ceiling - floor) sigmoid(slope (z - z50))``, ``ceiling = floor +
+    (1 - floor) headroom``, ``z = log x`` (``scale="log"``, e.g. compute) or ``z = x``
+    (``scale="identity"``, e.g. a loss, where the slope comes out negative)."""
+    if scale not in ("log", "identity"):
+        raise ValueError(f"scale must be 'log' or 'identity', got {scale!r}")
+
+    def log_mean(xs: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        if scale == "log":
+            z = xs[x] - p["log_x50"]
+        else:
+            z = pt.exp(xs[x]) - p["x50"]
+        rise = pt.log1p(-p["floor"]) + pt.log(p["headroom"]) - pt.softplus(-p["slope"] * z)
+        return logsumexp_terms(pt.log(p["floor"]) + 0 * z, rise)
+
+    return Law(
+        name="sigmoid_accuracy", inputs=(x,), log_mean=log_mean,
+        options={"x": x, "scale": scale},
+        formula=f"acc = floor + (1 - floor) headroom sigmoid(slope ({'log ' if scale == 'log' else ''}{x} - x50))",
+        source="Ruan et al. 2024, arXiv:2405.10938; Gadre et al. 2024, arXiv:2403.08540",
+        params={
+            "floor": Param("unit", Prior("Normal", mu=-1.5, sigma=1.5),
+                           "chance-level accuracy (fix it for multiple choice)"),
+            "headroom": Param("unit", Prior("Normal", mu=1.0, sigma=1.5),
+                              "share of (1 - floor) reachable at scale"),
+            "slope": Param("real", Prior("Normal", mu=0.0, sigma=2.0),
+                           f"steepness in {'log ' if scale == 'log' else ''}{x}"),
+            "x50": Param("positive", Prior("Normal", mu=0.0, sigma=2.0),
+                         f"{x} at the midpoint", reference=(x, 1.0)),
+        },
+    )
+
+
+def pass_at_k(k: str = "k") -> Law:
+    """Coverage under repeated sampling (Brown et al. 2024, arXiv:2407.21787):
+    ``coverage(k) = exp(-A k^-beta)``, i.e. ``-log coverage = A k^-beta``."""
+
+    def log_mean(xs: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        return -pt.exp(p["log_A"] - p["beta"] * xs[k])
+
+    return Law(
+        name="pass_at_k", inputs=(k,), log_mean=log_mean, options={"k": k},
+        formula=f"coverage = exp(-A {k}^-beta)",
+        source="Brown et al. 2024, arXiv:2407.21787 (Large Language Monkeys)",
+        params={
+            "A": Param("positive", Prior("Normal", mu=0.0, sigma=2.0),
+                       f"-log coverage at the reference {k}", reference=(k, "beta")),
+            "beta": Param("positive", _EXPONENT_PRIOR, "decay exponent"),
+        },
+    )
+
+
+def loss_to_loss() -> Law:
+    """Loss-to-loss shifted power law (Brandfonbrener et al. 2024, arXiv:2411.12925):
+    ``L2 = K (L1 - E1)^kappa + E2``; input ``L1`` (the loss on the first data set).
+
+    ``E1`` is weakly identified from (L1, L2) pairs alone (it trades off with K and kappa);
+    as in the paper, take it from the first data set's own scaling-law fit:
+    ``fixed={"E1": ...}``. Values with ``L1 <= E1`` are clipped (the curve is then ``E2``).
+    """
+
+    def log_mean(xs: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        excess = pt.maximum(pt.exp(xs["L1"]) - p["E1"], 1e-12)
+        return logsumexp_terms(p["log_K"] + p["kappa"] * pt.log(excess),
+                               p["log_E2"] + 0 * xs["L1"])
+
+    return Law(
+        name="loss_to_loss", inputs=("L1",), log_mean=log_mean,
+        formula="L2 = K (L1 - E1)^kappa + E2",
+        source="Brandfonbrener et al. 2024, arXiv:2411.12925",
+        params={
+            "K": Param("positive", Prior("Normal", mu=0.0, sigma=1.5), "scale"),
+            "kappa": Param("positive", Prior("Normal", mu=0.0, sigma=1.0), "exponent"),
+            "E1": Param("positive", _irreducible_prior, "irreducible loss of L1 (< min L1)"),
+            "E2": Param("positive", _irreducible_prior, "irreducible loss of L2"),
+        },
+    )
+
+
+def rectified() -> Law:
+    """Rectified scaling law for fine-tuning (Lin et al. 2024, arXiv:2402.02314):
+    ``L(D) = B / (D_l + D)^beta + E``; ``D_l`` is the pre-learned data size."""
+
+    def log_mean(xs: Mapping[str, Any], p: Mapping[str, Any]) -> Any:
+        log_total = logsumexp_terms(p["log_D_l"] + 0 * xs["D"], xs["D"])
+        return logsumexp_terms(p["log_E"] + 0 * xs["D"], p["log_B"] - p["beta"] * log_total)
+
+    return Law(
+        name="rectified", inputs=("D",), log_mean=log_mean,
+        formula="L = B / (D_l + D)^beta + E",
+        source="Lin et al. 2024, arXiv:2402.02314",
+        params={
+            "E": Param("positive", _irreducible_prior, "irreducible loss"),
+            "B": Param("positive", _term_at_reference_prior, "coefficient",
+                       reference=("D", "beta")),
+            "D_l": Param("positive", Prior("Normal", mu=0.0, sigma=2.0),
+                         "pre-learned data size", reference=("D", 1.0)),
+            "beta": Param("positive", _EXPONENT_PRIOR, "data exponent"),
+        },
+    )
+
+
 # ---------------------------------------------------------------------------- user laws
 _DEFAULT_PRIOR_BY_SUPPORT = {
     "positive": Prior("Normal", mu=0.0, sigma=2.0),
@@ -254,6 +468,14 @@ _REGISTRY: dict[str, Callable[..., Law]] = {
     "chinchilla": chinchilla,
     "power_law": power_law,
     "kaplan": kaplan,
+    "compute": compute_law,
+    "data_constrained": data_constrained,
+    "overtraining": overtraining,
+    "broken_power_law": broken_power_law,
+    "sigmoid_accuracy": sigmoid_accuracy,
+    "pass_at_k": pass_at_k,
+    "loss_to_loss": loss_to_loss,
+    "rectified": rectified,
 }
 
 
@@ -268,7 +490,8 @@ def available_laws() -> list[str]:
 
 
 def get_law(spec: str | Law, **options: str) -> Law:
-    """A law by name; ``"power_law:C"`` chooses the input of a one-input law."""
+    """A law by name; ``"power_law:C"`` sets the factory's first option (the input of a
+    one-input law), e.g. ``"pass_at_k:samples"``, ``"sigmoid_accuracy:loss"``."""
     if isinstance(spec, Law):
         return spec
     name, _, arg = spec.partition(":")
@@ -277,7 +500,10 @@ def get_law(spec: str | Law, **options: str) -> Law:
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown law {name!r}.{hint} Available: {', '.join(available_laws())}")
     if arg:
-        options = {**options, "x": arg}
+        first = next(iter(inspect.signature(_REGISTRY[name]).parameters), None)
+        if first is None:
+            raise ValueError(f"law {name!r} takes no options, got {spec!r}")
+        options = {**options, first: arg}
     try:
         return _REGISTRY[name](**options)
     except TypeError as err:

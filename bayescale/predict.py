@@ -161,17 +161,33 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
     """
     probs = _probs(ci_prob)
     frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
-    rng = np.random.default_rng(seed)
-    codes = _group_codes(fit, frame, new_groups)
-    n = len(frame)
-    u = sampling_values(fit, codes, n, rng)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
+    curve, obs = predictive_draws(fit, frame, log_x, new_groups=new_groups,
+                                  rng=np.random.default_rng(seed))
+    return format_draws(as_frame(data), curve, obs, probs, kind)
+
+
+def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarray], *,
+                     new_groups: bool, rng: np.random.Generator
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
+    (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit)."""
+    codes = _group_codes(fit, frame, new_groups)
+    u = sampling_values(fit, codes, len(frame), rng)
     log_curve, aux = _compiled(fit)(u, log_x)
-    log_obs = fit.model.likelihood.draw(log_curve, aux, rng)
-    curve, obs = np.exp(log_curve), np.exp(log_obs)
+    extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in fit.model.likelihood.columns
+             if c in frame.columns}
+    return np.exp(log_curve), fit.model.likelihood.draw(log_curve, aux, extra, rng)
+
+
+def format_draws(frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray,
+                 probs: Sequence[float], kind: str) -> pd.DataFrame | xr.Dataset:
+    """Draws as an ``xarray.Dataset`` (``kind="draws"``) or a frame of medians/intervals."""
     if kind == "draws":
         return xr.Dataset({"curve": (("sample", "row"), curve), "obs": (("sample", "row"), obs)})
-    out = as_frame(data).copy()
+    if kind != "summary":
+        raise ValueError(f"kind must be 'summary' or 'draws', got {kind!r}")
+    out = frame.copy()
     for prefix, draws in (("curve", curve), ("obs", obs)):
         for col, values in _summarise(draws, probs, prefix).items():
             out[col] = values
