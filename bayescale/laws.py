@@ -332,10 +332,11 @@ def sigmoid_accuracy(x: str = "C", scale: str = "log") -> Law:
         rise = pt.log1p(-p["floor"]) + pt.log(p["headroom"]) - pt.softplus(-p["slope"] * z)
         return logsumexp_terms(pt.log(p["floor"]) + 0 * z, rise)
 
+    z = f"log {x}" if scale == "log" else x
     return Law(
         name="sigmoid_accuracy", inputs=(x,), log_mean=log_mean,
         options={"x": x, "scale": scale},
-        formula=f"acc = floor + (1 - floor) headroom sigmoid(slope ({'log ' if scale == 'log' else ''}{x} - x50))",
+        formula=f"acc = floor + (1 - floor) headroom sigmoid(slope ({z} - x50))",
         source="Ruan et al. 2024, arXiv:2405.10938; Gadre et al. 2024, arXiv:2403.08540",
         params={
             "floor": Param("unit", Prior("Normal", mu=-1.5, sigma=1.5),

@@ -101,7 +101,7 @@ def test_law_recovers_truth(name):
     truth = {**case["truth"], **case.get("extra_truth", {})}
     for param in case["check"]:
         _, lo, hi = fit.interval(param, 0.99)
-        assert lo <= truth[param] <= hi, f"{name}: {param} = {truth[param]} not in [{lo:.4g}, {hi:.4g}]"
+        assert lo <= truth[param] <= hi, f"{name}: {param}={truth[param]} not in [{lo}, {hi}]"
 
 
 def test_every_registered_law_has_a_case_and_docs():

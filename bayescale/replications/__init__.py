@@ -9,10 +9,14 @@ from typing import Any
 
 from ._result import Check, Replication
 from .chinchilla import replicate_chinchilla
+from .datablations import replicate_datablations
 
 __all__ = ["Check", "Replication", "REPLICATIONS", "replicate"]
 
-REPLICATIONS: dict[str, Callable[..., Replication]] = {"chinchilla": replicate_chinchilla}
+REPLICATIONS: dict[str, Callable[..., Replication]] = {
+    "chinchilla": replicate_chinchilla,
+    "datablations": replicate_datablations,
+}
 
 
 def replicate(name: str, **kwargs: Any) -> Replication:
