@@ -15,6 +15,8 @@ from typing import Any
 
 import pandas as pd
 
+from .likelihoods import LIKELIHOODS
+
 EXIT_USAGE = 2
 
 
@@ -156,10 +158,12 @@ def cmd_laws(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .datasets import available, info
+    from .datasets import describe
 
-    for name in available():
-        print(f"{name:<20} {info(name)['title']}")
+    if args.name:
+        print(describe(args.name))
+    else:
+        _print_frame(describe()[["name", "rows", "shipped", "title"]])
     return 0
 
 
@@ -170,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("replicate", help="refit a published scaling law and compare")
-    p.add_argument("name", help="chinchilla")
+    p.add_argument("name", help="chinchilla, datablations or obsscaling")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _sampler_args(p)
     p.set_defaults(func=cmd_replicate)
@@ -182,7 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="grouping column(s) for --vary, comma-separated (crossed); "
                                 "'a/b' nests b in a")
     p.add_argument("--noise-by", help="let the noise scale vary by this grouping column")
-    p.add_argument("--likelihood", default="studentt", choices=["studentt", "normal"])
+    p.add_argument("--likelihood", default="studentt", choices=sorted(LIKELIHOODS),
+                   help="observation model; binomial/beta_binomial need a 'trials' column, "
+                        "normal_known an 'se' column (map them with --column)")
     p.add_argument("--target", default="loss", help="column with the observed metric")
     p.add_argument("--column", action="append", metavar="NAME=COLUMN",
                    help="map a model name to a CSV column, e.g. N=params (repeatable)")
@@ -214,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     sub.add_parser("laws", help="list the laws").set_defaults(func=cmd_laws)
-    sub.add_parser("datasets", help="list the shipped data sets").set_defaults(func=cmd_datasets)
+    p = sub.add_parser("datasets", help="list the data sets, or describe one")
+    p.add_argument("name", nargs="?", help="a data set to describe (provenance, columns)")
+    p.set_defaults(func=cmd_datasets)
     return parser
 
 

@@ -10,12 +10,14 @@ from typing import Any
 from ._result import Check, Replication
 from .chinchilla import replicate_chinchilla
 from .datablations import replicate_datablations
+from .obsscaling import replicate_obsscaling
 
 __all__ = ["Check", "Replication", "REPLICATIONS", "replicate"]
 
 REPLICATIONS: dict[str, Callable[..., Replication]] = {
     "chinchilla": replicate_chinchilla,
     "datablations": replicate_datablations,
+    "obsscaling": replicate_obsscaling,
 }
 
 
