@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ._validate import as_frame
-from .predict import _probs, format_draws, predict, predictive_draws
+from .predict import ci_probs, format_draws, predict, predictive_draws
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -51,4 +51,4 @@ def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve
     frame = as_frame(data)
     curve, obs = predictive_draws(second, frame, {name: np.log(stage1[pick])},
                                   new_groups=new_groups, rng=rng)
-    return format_draws(frame, curve, obs, _probs(ci_prob), kind)
+    return format_draws(frame, curve, obs, ci_probs(ci_prob), kind)

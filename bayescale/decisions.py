@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import as_frame
-from .predict import predict
+from .predict import ci_probs, predict, summarise_draws
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -32,14 +32,6 @@ _LOG_NOISE = ("studentt", "normal")  # log y = log L + sigma e: e independent of
 
 
 # ---------------------------------------------------------------------------- validation
-def _check_ci(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
-    probs = (ci_prob,) if np.isscalar(ci_prob) else tuple(ci_prob)
-    for p in probs:
-        if not 0 < p < 1:
-            raise ValueError(f"ci_prob values must be in (0, 1), got {p}")
-    return probs
-
-
 def _check_kind(kind: str) -> None:
     if kind not in ("curve", "obs"):
         raise ValueError(f"kind must be 'curve' (the law) or 'obs' (a new observation), "
@@ -112,16 +104,6 @@ def _inputs_frame(fit: Fit, along: str, values: np.ndarray, fixed: Fixed) -> pd.
     return pd.DataFrame(cols)
 
 
-def _eti(draws: np.ndarray, probs: Sequence[float], prefix: str) -> dict[str, np.ndarray]:
-    """Median and equal-tailed intervals over axis 0, named like :func:`predict`'s columns."""
-    cols = {f"{prefix}_median": np.median(draws, axis=0)}
-    for p in probs:
-        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        cols[f"{prefix}_eti{100 * p:.10g}_lb"] = lo
-        cols[f"{prefix}_eti{100 * p:.10g}_ub"] = hi
-    return cols
-
-
 def _interval(values: np.ndarray, ci_prob: float) -> tuple[float, float, float]:
     """``(median, lower, upper)``; NaN when there are no values."""
     if values.size == 0:
@@ -169,7 +151,7 @@ def prob_better(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], at: Any, *
     ``ci_prob``).
     """
     _check_kind(kind)
-    probs = _check_ci(ci_prob)
+    probs = ci_probs(ci_prob)
     rows = as_frame(at)
     a = _selection(fit, a, "a", also=list(rows.columns))
     b = _selection(fit, b, "b", also=list(rows.columns))
@@ -184,7 +166,7 @@ def prob_better(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], at: Any, *
     out["a_median"] = np.median(ya, axis=0)
     out["b_median"] = np.median(yb, axis=0)
     for prefix, draws in (("diff", diff), ("ratio", ya / yb)):
-        for col, values in _eti(draws, probs, prefix).items():
+        for col, values in summarise_draws(draws, probs, prefix).items():
             out[col] = values
     return out
 
@@ -244,7 +226,7 @@ def crossover(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], *, along: st
     the median and equal-tailed ``ci_prob`` interval of the first crossing among the draws
     that cross (draws that do not cross are excluded from them, not set to the grid's end).
     """
-    (ci_prob,) = _check_ci(ci_prob)
+    (ci_prob,) = ci_probs(ci_prob)
     along = _law_input(fit, along, "along")
     x = np.unique(_positive_values(grid, "grid"))
     if x.size < 2:
@@ -343,7 +325,7 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
         raise ValueError(f"kind='obs' needs noise on log y that does not depend on the inputs "
                          f"(likelihoods {list(_LOG_NOISE)}); this fit uses "
                          f"{fit.model.likelihood.name!r}: use kind='curve'")
-    (ci_prob,) = _check_ci(ci_prob)
+    (ci_prob,) = ci_probs(ci_prob)
     along = _law_input(fit, along, "along")
     if not (np.isscalar(target) and np.isfinite(target) and target > 0):
         raise ValueError(f"target must be a finite number > 0 (the law is positive), "

@@ -39,7 +39,7 @@ class UnknownGroupError(DataError, KeyError):
         return str(self.args[0])
 
 
-def _probs(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
+def ci_probs(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
     probs = (ci_prob,) if np.isscalar(ci_prob) else tuple(ci_prob)
     for p in probs:
         if not 0 < p < 1:
@@ -139,7 +139,8 @@ def _compiled(fit: Fit) -> Callable[..., tuple[np.ndarray, dict[str, np.ndarray]
     return fit._cache["compiled"]
 
 
-def _summarise(draws: np.ndarray, probs: Iterable[float], prefix: str) -> dict[str, np.ndarray]:
+def summarise_draws(draws: np.ndarray, probs: Iterable[float], prefix: str
+                    ) -> dict[str, np.ndarray]:
     cols = {f"{prefix}_median": np.median(draws, axis=0)}
     for p in probs:
         lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
@@ -159,7 +160,7 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
     Rows whose group the fit has not seen raise :class:`UnknownGroupError` unless
     ``new_groups=True``, which draws the group from the population distribution.
     """
-    probs = _probs(ci_prob)
+    probs = ci_probs(ci_prob)
     frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
     curve, obs = predictive_draws(fit, frame, log_x, new_groups=new_groups,
@@ -189,7 +190,7 @@ def format_draws(frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray,
         raise ValueError(f"kind must be 'summary' or 'draws', got {kind!r}")
     out = frame.copy()
     for prefix, draws in (("curve", curve), ("obs", obs)):
-        for col, values in _summarise(draws, probs, prefix).items():
+        for col, values in summarise_draws(draws, probs, prefix).items():
             out[col] = values
     return out
 
@@ -238,7 +239,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
     if set(law.inputs) != {"N", "D"}:
         raise ValueError(f"compute_optimal needs a law in N and D; {law.name} has inputs "
                          f"{list(law.inputs)}")
-    probs = _probs(ci_prob)
+    probs = ci_probs(ci_prob)
     budgets = np.atleast_1d(np.asarray(compute, dtype=float))
     if not np.all(np.isfinite(budgets) & (budgets > 0)):
         raise ValueError(f"compute budgets must be finite and > 0, got {budgets}")
@@ -267,7 +268,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             row: dict[str, Any] = {"group": label, "compute": c,
                                    "boundary_fraction": float(boundary.mean())}
             for q, values in quantities.items():
-                stats = _summarise(values[:, None], probs, q)
+                stats = summarise_draws(values[:, None], probs, q)
                 row.update({k: float(v[0]) for k, v in stats.items()})
             records.append(row)
     if kind == "draws":
