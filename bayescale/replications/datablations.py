@@ -93,12 +93,13 @@ def replicate_datablations(*, draws: int = 1000, tune: int = 1000, chains: int =
         f"Fitted on the {len(single)} single-epoch runs alone, the Chinchilla form gives "
         f"E {rows['E'][SINGLE].fmt(3)}, alpha {rows['alpha'][SINGLE].fmt(3)}, beta "
         f"{rows['beta'][SINGLE].fmt(3)}; these intervals contain the paper's value for "
-        f"{', '.join(single_agree) or 'none'}, so the joint fit's departures come from the "
-        "many-epoch runs.",
+        f"{', '.join(single_agree) or 'none'}: the joint fit's departures are consistent with "
+        "coming from the many-epoch runs.",
         f"Repeated data: 4 epochs are worth {four.fmt(3)} of unique data (paper: "
         f"{rows[FOUR_EPOCHS][PAPER].value:.3f}); 40 epochs {forty['bayescale'].fmt(3)} "
-        f"(paper: {forty[PAPER].value:.3f}), so the posterior sees slower decay of repeated "
-        "data's value than the paper (R*_D larger).",
+        f"(paper: {forty[PAPER].value:.3f}): the value of repeated data decays "
+        f"{'more slowly' if rows['R_D']['bayescale'].value > PUBLISHED['R_D'] else 'faster'} "
+        "in the posterior than in the paper.",
         "The paper reports point estimates only; these are posterior intervals for R*_D and "
         "R*_N on the same runs.",
     ]
