@@ -20,7 +20,7 @@ import pymc as pm
 import xarray as xr
 
 from . import __version__
-from .build import build_model, encode
+from .build import Design, build_model, encode
 from .hierarchy import by_name
 from .laws import Law
 from .model import Model
@@ -148,6 +148,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
             lg.setLevel(level)
     seconds = time.perf_counter() - start
     result = Fit(model=model, idata=idata, levels=design.levels, log_ref=design.log_ref,
+                 design=design,
                  scale=design.scale, diagnostics=_diagnostics(idata, backend, seconds))
     result.idata.attrs["bayescale"] = result._attrs_json()
     if warn and not result.diagnostics.ok:
@@ -160,13 +161,15 @@ class Fit:
     """A fitted model: the ArviZ DataTree plus what is needed to predict from it."""
 
     def __init__(self, *, model: Model, idata: xr.DataTree, levels: Mapping[str, Sequence[str]],
-                 log_ref: Mapping[str, float], scale: DataScale, diagnostics: Diagnostics) -> None:
+                 log_ref: Mapping[str, float], scale: DataScale, diagnostics: Diagnostics,
+                 design: Design | None = None) -> None:
         self.model = model
         self.idata = idata
         self.levels = {k: tuple(v) for k, v in levels.items()}
         self.log_ref = dict(log_ref)
         self.scale = scale
         self.diagnostics = diagnostics
+        self.design = design  # the fitted data as encoded (None for a fit loaded from disk)
         self._cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ summaries
@@ -214,6 +217,27 @@ class Fit:
         return (f"bayescale.Fit  {self.model.law.formula}\n  {d.chains} chains x {d.draws} "
                 f"draws ({d.sampler}, {d.sampling_seconds:.1f} s); divergences {d.divergences}, "
                 f"max R-hat {d.max_rhat:.4f}, min ESS bulk {d.min_ess_bulk:.0f}; {status}")
+
+    # ------------------------------------------------------------------ model criticism
+    def pymc_model(self) -> pm.Model:
+        """The PyMC model of this fit (rebuilt from the fitted data; needs ``design``)."""
+        if self.design is None:
+            raise ValueError("this fit was loaded from disk without its data; refit it to get "
+                             "the PyMC model")
+        if "pymc_model" not in self._cache:
+            self._cache["pymc_model"] = build_model(self.model, self.design)
+        return self._cache["pymc_model"]
+
+    def log_likelihood(self) -> xr.Dataset:
+        """Pointwise log-likelihood of every run under every draw, dims (chain, draw, run)."""
+        if "log_likelihood" not in self.idata.children:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                ll = pm.compute_log_likelihood(self.idata, model=self.pymc_model(),
+                                               extend_inferencedata=False, progressbar=False)
+            self.idata["log_likelihood"] = xr.DataTree(ll if isinstance(ll, xr.Dataset)
+                                                       else ll["log_likelihood"].to_dataset())
+        return self.idata["log_likelihood"].to_dataset()
 
     # ------------------------------------------------------------------ predictions
     def predict(self, data: Any, **kwargs: Any) -> Any:
