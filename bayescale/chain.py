@@ -49,6 +49,6 @@ def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve
             else rng.choice(len(stage1), size=n_second, replace=True))
     (name,) = second.model.law.inputs
     frame = as_frame(data)
-    curve, obs = predictive_draws(second, frame, {name: np.log(stage1[pick])},
-                                  new_groups=new_groups, rng=rng)
-    return format_draws(frame, curve, obs, ci_probs(ci_prob), kind)
+    draws = predictive_draws(second, frame, {name: np.log(stage1[pick])},
+                             new_groups=new_groups, rng=rng)
+    return format_draws(frame, draws.curve, draws.obs, ci_probs(ci_prob), kind)

@@ -71,12 +71,9 @@ def cmd_replicate(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
-def cmd_fit(args: argparse.Namespace) -> int:
+def _model_from_args(args: argparse.Namespace) -> Any:
     from .model import Model
 
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
     vary = [v.strip() for v in (args.vary or "").split(",") if v.strip()]
     by = [b.strip() for b in (args.by or "").split(",") if b.strip()]
     if vary and not by:
@@ -87,17 +84,43 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.noise_by:
         hierarchy["sigma"] = [args.noise_by]
     fixed = {k: float(v) for k, v in _parse_mapping(args.fix, "--fix").items()}
-    model = Model(args.law, hierarchy=hierarchy, likelihood=args.likelihood, target=args.target,
-                  columns=_parse_mapping(args.column, "--column"), fixed=fixed,
-                  min_group_size=args.min_group_size)
+    return Model(args.law, hierarchy=hierarchy, likelihood=args.likelihood, target=args.target,
+                 columns=_parse_mapping(args.column, "--column"), fixed=fixed,
+                 min_group_size=args.min_group_size)
+
+
+def _sampling(args: argparse.Namespace) -> dict[str, Any]:
+    return {"draws": args.draws, "tune": args.tune, "chains": args.chains,
+            "sampler": args.sampler, "target_accept": args.target_accept}
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    model = _model_from_args(args)
     data = _read_csv(args.runs)
-    fit = model.fit(data, draws=args.draws, tune=args.tune, chains=args.chains, seed=args.seed,
-                    sampler=args.sampler, target_accept=args.target_accept,
-                    progressbar=not args.no_progress)
+    fit = model.fit(data, seed=args.seed, progressbar=not args.no_progress, **_sampling(args))
     fit.save(out, overwrite=args.force)
     print(repr(fit))
     _print_frame(fit.summary(ci_prob=args.ci_prob))
     print(f"saved to {out}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from .calibrate import backtest
+
+    result = backtest(_model_from_args(args), _read_csv(args.runs), holdout=args.holdout,
+                      axis=args.axis, baseline=not args.no_baseline, bootstrap=args.bootstrap,
+                      seed=args.seed if args.seed is not None else 0,
+                      fit_kwargs=_sampling(args))
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result)
+        for note in result.notes:
+            print(f"note: {note}")
     return 0
 
 
@@ -181,6 +204,31 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit a law to your runs (CSV) and save the posterior")
     p.add_argument("runs", help="CSV with one row per training run")
+    _model_args(p)
+    p.add_argument("--out", required=True, help="output file: .nc (netCDF) or .zarr")
+    p.add_argument("--force", action="store_true", help="replace an existing --out")
+    p.add_argument("--ci-prob", type=float, default=0.95)
+    _sampler_args(p)
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("backtest", help="hold out the largest runs or whole groups, fit the "
+                       "rest, score calibration against the Huber/bootstrap baseline")
+    p.add_argument("runs", help="CSV with one row per training run")
+    _model_args(p)
+    p.add_argument("--holdout", default="largest:3",
+                   help="largest:K (per group, by --axis) or group:NAME[,NAME] or group:*")
+    p.add_argument("--axis", default=None, help="column ranking runs for largest:K "
+                   "(default: compute, N*D or C)")
+    p.add_argument("--bootstrap", type=int, default=200, help="baseline bootstrap refits")
+    p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--json", action="store_true")
+    _sampler_args(p)
+    p.set_defaults(func=cmd_backtest)
+    _other_commands(sub)
+    return parser
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--law", default="chinchilla", help="law name, e.g. chinchilla, power_law:C")
     p.add_argument("--vary", help="comma-separated law parameters that vary by group, e.g. E,A")
     p.add_argument("--by", help="grouping column(s) for --vary, comma-separated (crossed); "
@@ -195,12 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fix", action="append", metavar="PARAM=VALUE",
                    help="fix a parameter on the natural scale, e.g. nu=4 (repeatable)")
     p.add_argument("--min-group-size", type=int, default=2)
-    p.add_argument("--out", required=True, help="output file: .nc (netCDF) or .zarr")
-    p.add_argument("--force", action="store_true", help="replace an existing --out")
-    p.add_argument("--ci-prob", type=float, default=0.95)
-    _sampler_args(p)
-    p.set_defaults(func=cmd_fit)
 
+
+def _other_commands(sub: Any) -> None:
     p = sub.add_parser("summary", help="posterior summary of a saved fit")
     p.add_argument("fit")
     p.add_argument("--ci-prob", type=float, default=0.95)
@@ -223,7 +268,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the data sets, or describe one")
     p.add_argument("name", nargs="?", help="a data set to describe (provenance, columns)")
     p.set_defaults(func=cmd_datasets)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

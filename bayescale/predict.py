@@ -11,7 +11,7 @@ law graph as the fit; the observation adds the likelihood's noise.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from .hierarchy import effect_name, sd_name
 
 if TYPE_CHECKING:
     from .fit import Fit
+    from .model import Model
 
 __all__ = ["predict", "compute_optimal", "chinchilla_closed_form", "UnknownGroupError",
            "CHINCHILLA_COMPUTE"]
@@ -113,29 +114,37 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
     return out
 
 
-def _compiled(fit: Fit) -> Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]]:
-    """Compiled ``(log L, natural likelihood parameters)`` from sampling-scale values and log
-    inputs, all (samples, rows) matrices; the law graph is the fit's own. Cached on the fit."""
+CurveFunction = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
+                         tuple[np.ndarray, dict[str, np.ndarray]]]
+
+
+def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
+    """Compiled ``(log L, natural likelihood parameters)`` from sampling-scale values of every
+    model parameter and log inputs, all broadcastable (samples, rows) arrays; the law graph is
+    the one the fit samples (``log_mean_from_sampling``)."""
+    u = {k: pt.matrix(f"u_{k}") for k in model.params}
+    x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
+    law_u = {k: u[k] for k in model.law.params}
+    outputs = [log_mean_from_sampling(model.law, x, law_u, log_ref)]
+    aux = to_natural(model.likelihood.aux, {k: u[k] for k in model.likelihood.aux}, log_ref)
+    outputs += [aux[k] for k in model.likelihood.aux]
+    fn = pytensor.function([*u.values(), *x.values()], outputs, on_unused_input="ignore")
+
+    def call(u_values: Mapping[str, np.ndarray], log_x: Mapping[str, np.ndarray]
+             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        arrays = [*(u_values[k] for k in u), *(log_x[k] for k in x)]
+        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+        args = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+        log_mean, *aux_values = fn(*args)
+        return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values, strict=True))
+
+    return call
+
+
+def _compiled(fit: Fit) -> CurveFunction:
+    """The fit's :func:`compile_curve`, cached on the fit."""
     if "compiled" not in fit._cache:
-        model = fit.model
-        u = {k: pt.matrix(f"u_{k}") for k in model.params}
-        x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
-        law_u = {k: u[k] for k in model.law.params}
-        outputs = [log_mean_from_sampling(model.law, x, law_u, fit.log_ref)]
-        aux = to_natural(model.likelihood.aux, {k: u[k] for k in model.likelihood.aux},
-                         fit.log_ref)
-        outputs += [aux[k] for k in model.likelihood.aux]
-        fn = pytensor.function([*u.values(), *x.values()], outputs, on_unused_input="ignore")
-
-        def call(u_values: Mapping[str, np.ndarray], log_x: Mapping[str, np.ndarray]
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-            arrays = [*(u_values[k] for k in u), *(log_x[k] for k in x)]
-            shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-            args = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
-            log_mean, *aux_values = fn(*args)
-            return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values, strict=True))
-
-        fit._cache["compiled"] = call
+        fit._cache["compiled"] = compile_curve(fit.model, fit.log_ref)
     return fit._cache["compiled"]
 
 
@@ -163,14 +172,23 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
     probs = ci_probs(ci_prob)
     frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
-    curve, obs = predictive_draws(fit, frame, log_x, new_groups=new_groups,
-                                  rng=np.random.default_rng(seed))
-    return format_draws(as_frame(data), curve, obs, probs, kind)
+    draws = predictive_draws(fit, frame, log_x, new_groups=new_groups,
+                             rng=np.random.default_rng(seed))
+    return format_draws(as_frame(data), draws.curve, draws.obs, probs, kind)
+
+
+class Draws(NamedTuple):
+    """Posterior predictive draws, shape (samples, rows): the curve, a new observation, and
+    the log curve with the natural likelihood parameters that produced them."""
+
+    curve: np.ndarray
+    obs: np.ndarray
+    log_curve: np.ndarray
+    aux: dict[str, np.ndarray]
 
 
 def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarray], *,
-                     new_groups: bool, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+                     new_groups: bool, rng: np.random.Generator) -> Draws:
     """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
     (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit)."""
     codes = _group_codes(fit, frame, new_groups)
@@ -178,7 +196,8 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     log_curve, aux = _compiled(fit)(u, log_x)
     extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in fit.model.likelihood.columns
              if c in frame.columns}
-    return np.exp(log_curve), fit.model.likelihood.draw(log_curve, aux, extra, rng)
+    obs = fit.model.likelihood.draw(log_curve, aux, extra, rng)
+    return Draws(np.exp(log_curve), obs, log_curve, aux)
 
 
 def format_draws(frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray,
