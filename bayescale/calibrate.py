@@ -37,14 +37,16 @@ PROBS = (0.5, 0.8, 0.9, 0.95)
 
 @dataclass(frozen=True)
 class Holdout:
-    kind: str                       # "largest" or "group"
+    kind: str                       # "largest", "group" or "column"
     k: int = 0                      # runs held out per group ("largest")
     groups: tuple[str, ...] = ()    # held-out groups ("group"); ("*",) = each in turn
+    column: str = ""                # boolean column marking held-out runs ("column")
 
 
 def parse_holdout(spec: str | Holdout) -> Holdout:
-    """``"largest:K"`` (the K largest runs of each group) or ``"group:NAME[,NAME]"`` (whole
-    groups; ``"group:*"`` holds out each group in turn)."""
+    """``"largest:K"`` (the K largest runs of each group), ``"group:NAME[,NAME]"`` (whole
+    groups; ``"group:*"`` holds out each group in turn) or ``"column:NAME"`` (a published
+    split: runs whose boolean column NAME is true are held out)."""
     if isinstance(spec, Holdout):
         return spec
     kind, _, arg = str(spec).partition(":")
@@ -56,9 +58,12 @@ def parse_holdout(spec: str | Holdout) -> Holdout:
         if k < 1:
             raise ValueError(f"holdout {spec!r}: expected largest:K with K >= 1")
         return Holdout("largest", k=k)
+    if kind == "column" and arg:
+        return Holdout("column", column=arg)
     if kind == "group" and arg:
         return Holdout("group", groups=tuple(a.strip() for a in arg.split(",") if a.strip()))
-    raise ValueError(f"holdout {spec!r}: expected 'largest:K' or 'group:NAME[,NAME]'")
+    raise ValueError(f"holdout {spec!r}: expected 'largest:K', 'group:NAME[,NAME]' or "
+                     "'column:NAME'")
 
 
 def interval_score(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, prob: float
@@ -86,6 +91,11 @@ def _folds(model: Model, frame: pd.DataFrame, holdout: Holdout, axis: str | None
            ) -> list[tuple[str, np.ndarray]]:
     """(label, held-out mask) per fold."""
     cols = [c for c in model.grouping_columns if "/" not in c]
+    if holdout.kind == "column":
+        if holdout.column not in frame.columns:
+            raise DataError(f"holdout column {holdout.column!r} not in the data "
+                            f"({list(frame.columns)})")
+        return [(f"{holdout.column} = true", frame[holdout.column].astype(bool).to_numpy())]
     if holdout.kind == "largest":
         values = _axis_values(model, frame, axis)
         keys = frame[cols].astype(str).agg("/".join, axis=1) if cols else pd.Series(
