@@ -66,7 +66,8 @@ class HuberBootstrap:
             counts = np.bincount(rng.integers(0, design.n, design.n), minlength=design.n)
             draws.append(_minimise(objective, self.theta, counts.astype(float)).x)
         self.draws = np.array(draws) if draws else self.theta[None, :]
-        self._curve = compile_curve(_ungrouped(self.model), self.log_ref)
+        self._single = _ungrouped(self.model)
+        self._curve = compile_curve(self._single, self.log_ref)
         return self
 
     def _prior_draw(self, design: Any, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +87,7 @@ class HuberBootstrap:
         law = self.model.law
         log_x = {k: np.log(pd.to_numeric(data[k]).to_numpy(dtype=float))[None, :]
                  for k in law.inputs}
-        u: dict[str, np.ndarray] = {p: np.zeros((1, 1)) for p in self.model.params}
+        u: dict[str, np.ndarray] = {p: np.zeros((1, 1)) for p in self._single.params}
         u.update({p: np.full((1, 1), v) for p, v in self._fixed.items()})
         u.update({p: self.draws[:, [i]] for i, p in enumerate(self.free)})
         return np.exp(self._curve(u, log_x)[0])
