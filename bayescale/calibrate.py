@@ -185,7 +185,7 @@ def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_
             rows = (keys == key).to_numpy()
             sub = train[(train_keys == key).to_numpy()]
             n_params = len([p for p in model.law.params if p not in model.fixed])
-            if len(sub) <= n_params:
+            if len(sub) <= n_params + 1:
                 sub = train  # too few runs for a per-group point fit: pool all groups
             base = HuberBootstrap(model, seed=seed, **{k: v for k, v in baseline.items()})
             draws[:, rows] = base.fit(sub).predict_curve(test[rows])
