@@ -264,7 +264,9 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
     notes = []
     if baseline:
         notes.append("baseline: Huber (delta 1e-3) on log y, L-BFGS from prior draws, "
-                     f"{bootstrap} bootstrap refits; intervals are of the curve")
+                     f"{bootstrap} bootstrap refits; intervals are of the curve; one fit per "
+                     "group (all training runs pooled for a new group or a group with too few "
+                     "runs for the law's parameters)")
     return Backtest(results, [lb for lb, _ in folds], tuple(probs), str(holdout),
                     int(sum(m.sum() for _, m in folds)), notes)
 
