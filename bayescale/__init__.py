@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 
 from . import datasets, plots, simulate  # noqa: E402
 from ._validate import DataError  # noqa: E402
+from .calibrate import Backtest, backtest  # noqa: E402
 from .chain import chain_predict  # noqa: E402
+from .compare import CheckResult, CompareResult, check, compare, sensitivity  # noqa: E402
 from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better  # noqa: E402
 from .fit import Diagnostics, Fit, SamplingWarning, fit, load  # noqa: E402
 from .laws import Law, Param, available_laws, get_law, law_from_function, register_law  # noqa: E402
@@ -28,9 +30,9 @@ from .predict import (  # noqa: E402
 from .priors import Prior  # noqa: E402
 
 __all__ = [
-    "CHINCHILLA_COMPUTE", "Crossover", "DataError", "Diagnostics", "Fit", "InversePrediction",
+    "Backtest", "CHINCHILLA_COMPUTE", "CheckResult", "CompareResult", "Crossover", "DataError", "Diagnostics", "Fit", "InversePrediction",
     "Law", "Model", "Param", "Prior", "SamplingWarning", "UnknownGroupError", "available_laws",
-    "chain_predict", "compute_optimal", "crossover", "datasets", "fit", "get_law",
+    "backtest", "chain_predict", "check", "compare", "compute_optimal", "crossover", "datasets", "fit", "get_law",
     "inverse_predict", "law_from_function", "load", "plots", "predict", "prob_better",
-    "register_law", "simulate",
+    "register_law", "sensitivity", "simulate",
 ]
