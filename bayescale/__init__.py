@@ -30,9 +30,10 @@ from .predict import (  # noqa: E402
 from .priors import Prior  # noqa: E402
 
 __all__ = [
-    "Backtest", "CHINCHILLA_COMPUTE", "CheckResult", "CompareResult", "Crossover", "DataError", "Diagnostics", "Fit", "InversePrediction",
-    "Law", "Model", "Param", "Prior", "SamplingWarning", "UnknownGroupError", "available_laws",
-    "backtest", "chain_predict", "check", "compare", "compute_optimal", "crossover", "datasets", "fit", "get_law",
-    "inverse_predict", "law_from_function", "load", "plots", "predict", "prob_better",
-    "register_law", "sensitivity", "simulate",
+    "available_laws", "Backtest", "backtest", "chain_predict", "check", "CheckResult",
+    "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "Crossover",
+    "crossover", "DataError", "datasets", "Diagnostics", "Fit", "fit", "get_law",
+    "inverse_predict", "InversePrediction", "Law", "law_from_function", "load", "Model",
+    "Param", "plots", "predict", "Prior", "prob_better", "register_law", "SamplingWarning",
+    "sensitivity", "simulate", "UnknownGroupError",
 ]
