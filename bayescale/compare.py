@@ -54,13 +54,9 @@ def _observed_raw(fit: Fit) -> np.ndarray:
 def _to_natural(fit: Fit, raw: np.ndarray) -> np.ndarray:
     """Observed-scale values (last axis = runs) to the target's natural scale."""
     lik = fit.model.likelihood
-    if lik.observed_name == "log_y":
-        return np.exp(raw)
-    if "trials" in lik.columns:
-        if fit.design is None:
-            raise ValueError("this fit was loaded from disk without its data (trials unknown)")
-        return raw / fit.design.extra["trials"]
-    return raw
+    if "trials" in lik.columns and fit.design is None:
+        raise ValueError("this fit was loaded from disk without its data (trials unknown)")
+    return lik.target_from_observed(raw, fit.design.extra if fit.design else {})
 
 
 def _scale_kind(fit: Fit) -> str:

@@ -73,6 +73,16 @@ class Likelihood:
             return np.rint(y * extra["trials"]).astype(np.int64)
         return y
 
+    def target_from_observed(self, observed: np.ndarray,
+                             extra: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Inverse of :meth:`observed`: observed values (last axis = runs) -> the target."""
+        if self.observed_name == "log_y":
+            with np.errstate(over="ignore", under="ignore"):
+                return np.exp(observed)
+        if "trials" in self.columns:
+            return observed / extra["trials"]
+        return np.asarray(observed, dtype=float)
+
     def observe(self, log_mean: Any, aux: Mapping[str, Any], y: np.ndarray,
                 extra: Mapping[str, np.ndarray], **kwargs: Any) -> Any:
         """Add the observed variable to the current PyMC model."""

@@ -539,13 +539,8 @@ def run_simulation(spec: Mapping[str, Any], design: pd.DataFrame, target: np.nda
 def _target_from_observed(model: Model, observed: np.ndarray,
                           extra: Mapping[str, np.ndarray]) -> np.ndarray:
     """Prior-predictive draws of the observed variable -> the target on its natural scale."""
-    lik = model.likelihood
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        if lik.observed_name == "log_y":
-            return np.exp(observed)
-        if "trials" in lik.columns:
-            return observed / extra["trials"]
-    return np.asarray(observed, dtype=float)
+        return model.likelihood.target_from_observed(observed, extra)
 
 
 def _valid(model: Model, y: np.ndarray) -> np.ndarray:
