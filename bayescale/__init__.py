@@ -6,9 +6,10 @@
 >>> fit.summary(ci_prob=0.95)
 """
 
-from ._backend import configure_host_devices
+from ._backend import configure_compilation_cache, configure_host_devices
 
 configure_host_devices()
+configure_compilation_cache()
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,8 @@ prediction share one graph definition.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +38,8 @@ from .laws import Law, Param
 from .model import Model
 from .priors import DataScale
 
-__all__ = ["Design", "encode", "build_model", "to_natural", "log_mean_from_sampling"]
+__all__ = ["Design", "encode", "build_model", "model_data", "structure_key", "to_natural",
+           "log_mean_from_sampling"]
 
 
 @dataclass(frozen=True)
@@ -157,13 +160,74 @@ def _centered(model: Model, design: Design, column: str) -> bool:
     return bool(np.median(counts) >= CENTERED_MIN_MEDIAN_RUNS)
 
 
+def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
+    """Every number of the PyMC model that comes from the data or from a prior, by name.
+
+    :func:`build_model` holds each in a ``pm.Data`` variable of that name, so the compiled
+    model depends only on :func:`structure_key` and a compiled model can take another data
+    set with ``with_data(**model_data(model, other_design))`` (same law, likelihood, hierarchy,
+    prior families and number of groups; the number of runs may differ):
+
+    - ``log_{input}`` (per run), ``{column}_code`` (per run), ``observed`` (per run: log y,
+      y or success counts), ``{column}_values`` for likelihood columns (``se``, ``trials``);
+    - ``log_ref_{input}``: the reference point of the coefficients (geometric mean);
+    - ``prior_{variable}_{argument}``: each argument of each prior (data-scaled defaults
+      included), e.g. ``prior_log_E_mu``.
+    """
+    values: dict[str, np.ndarray] = {f"log_{k}": v for k, v in design.log_x.items()}
+    values |= {f"{c}_code": v for c, v in design.codes.items()}
+    values["observed"] = model.likelihood.observed(design.y, design.extra)
+    values |= {f"{c}_values": v for c, v in design.extra.items()}
+    values |= {f"log_ref_{k}": np.asarray(v) for k, v in design.log_ref.items()}
+    for var, prior in _priors(model, design.scale).items():
+        values |= {f"prior_{var}_{arg}": np.asarray(v) for arg, v in prior.args.items()}
+    return values
+
+
+def structure_key(model: Model, design: Design) -> str:
+    """What the compiled model depends on beyond :func:`model_data`: a compiled model can be
+    reused for every design with the same key."""
+    spec = model.to_dict()
+    spec["priors"] = {v: p.dist for v, p in _priors(model, design.scale).items()}
+    spec["groups"] = {c: len(lv) for c, lv in design.levels.items()}
+    spec["centered"] = {c: _centered(model, design, c) for c in design.levels}
+    spec.pop("columns", None)
+    text = json.dumps(spec, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _priors(model: Model, scale: DataScale) -> dict[str, Any]:
+    """``{sampling variable: Prior}`` of every free parameter location and group spread."""
+    out = {}
+    for name, par in model.params.items():
+        if name in model.fixed:
+            continue
+        out[par.sampling_name(name)] = model.prior_for(name, scale)
+        for col in model.hierarchy.get(name, ()):
+            hname = sd_name(par.sampling_name(name), col)
+            if hname not in model.fixed:
+                out[hname] = model.prior_for(hname, scale)
+    return out
+
+
 def build_model(model: Model, design: Design) -> pm.Model:
-    """The PyMC model: priors, group effects (centred or not), law in log space, likelihood."""
+    """The PyMC model: priors, group effects (centred or not), law in log space, likelihood.
+
+    Numbers from the data and the priors are ``pm.Data`` variables (:func:`model_data`).
+    """
     coords: dict[str, Any] = {"run": np.arange(design.n)}
     coords.update({c: list(lv) for c, lv in design.levels.items()})
+    values = model_data(model, design)
     with pm.Model(coords=coords) as pm_model:
-        log_x = {k: pm.Data(f"log_{k}", v, dims="run") for k, v in design.log_x.items()}
-        codes = {c: pm.Data(f"{c}_code", v, dims="run") for c, v in design.codes.items()}
+        data = {k: pm.Data(k, v, dims="run" if np.ndim(v) else None) for k, v in values.items()}
+        log_x = {k: data[f"log_{k}"] for k in design.log_x}
+        codes = {c: data[f"{c}_code"] for c in design.codes}
+        log_ref = {k: data[f"log_ref_{k}"] for k in design.log_ref}
+
+        def prior(var: str, prior: Any, **kwargs: Any) -> Any:
+            return prior.create(var, args={a: data[f"prior_{var}_{a}"] for a in prior.args},
+                                **kwargs)
+
         loc: dict[str, Any] = {}    # population location on the sampling scale
         row: dict[str, Any] = {}    # per-run value on the sampling scale
         level: dict[str, dict[str, Any]] = {c: {} for c in design.levels}
@@ -172,12 +236,12 @@ def build_model(model: Model, design: Design) -> pm.Model:
             if name in model.fixed:
                 loc[name] = row[name] = pt.as_tensor_variable(_link_value(par, model.fixed[name]))
                 continue
-            loc[name] = model.prior_for(name, design.scale).create(sname)
+            loc[name] = prior(sname, model.prior_for(name, design.scale))
             value = loc[name]
             for col in model.hierarchy.get(name, ()):
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
-                      else model.prior_for(hname, design.scale).create(hname))
+                      else prior(hname, model.prior_for(hname, design.scale)))
                 if _centered(model, design, col):
                     effect = pm.Normal(effect_name(sname, col), 0.0, sd, dims=col)
                 else:
@@ -188,17 +252,18 @@ def build_model(model: Model, design: Design) -> pm.Model:
             row[name] = value
 
         # Natural-scale population values and per-group values (other groupings at zero).
-        population = to_natural(model.params, loc, design.log_ref)
+        population = to_natural(model.params, loc, log_ref)
         for name, par in model.params.items():
             if name not in model.fixed and par.sampling_name(name) != name:
                 pm.Deterministic(name, population[name])  # else the sampled variable itself
         for col, varying in level.items():
-            natural = to_natural(model.params, {**loc, **varying}, design.log_ref)
+            natural = to_natural(model.params, {**loc, **varying}, log_ref)
             for name in varying:
                 pm.Deterministic(by_name(name, col), natural[name], dims=col)
 
-        natural_row = to_natural(model.params, row, design.log_ref)
+        natural_row = to_natural(model.params, row, log_ref)
         log_mean = model.law.log_mean(log_x, natural_row)
         aux = {k: natural_row[k] for k in model.likelihood.aux}
-        model.likelihood.observe(log_mean, aux, design.y, design.extra, dims="run")
+        extra = {c: data[f"{c}_values"] for c in design.extra}
+        model.likelihood.observe(log_mean, aux, data["observed"], extra, dims="run")
     return pm_model

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
@@ -20,7 +23,7 @@ import pymc as pm
 import xarray as xr
 
 from . import __version__
-from .build import Design, build_model, encode
+from .build import Design, build_model, encode, model_data, structure_key
 from .hierarchy import by_name
 from .laws import Law
 from .model import Model
@@ -99,6 +102,75 @@ def _sample_kwargs(sampler: str, chains: int, target_accept: float) -> dict[str,
     return {"nuts_sampler": "pymc", "init": "jitter+adapt_full", "target_accept": target_accept}
 
 
+# Compiled nutpie models by structure_key: a refit of the same structure (another data set,
+# fold, simulation or seed) swaps the data in (``with_data``) instead of compiling again.
+_COMPILED: OrderedDict[str, Any] = OrderedDict()
+_COMPILED_MAX = 8
+_COMPILE_LOCK = threading.Lock()
+compile_stats = {"compiled": 0, "reused": 0}
+
+
+def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = None) -> Any:
+    """nutpie's compiled model for ``design``'s structure (cached), holding ``design``'s data."""
+    import nutpie
+
+    key = structure_key(model, design)
+    with _COMPILE_LOCK:
+        if key in _COMPILED:
+            _COMPILED.move_to_end(key)
+            compile_stats["reused"] += 1
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _COMPILED[key] = nutpie.compile_pymc_model(
+                    pm_model if pm_model is not None else build_model(model, design),
+                    backend="numba")
+            compile_stats["compiled"] += 1
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.popitem(last=False)
+        compiled = _COMPILED[key]
+    compiled = compiled.with_data(**model_data(model, design))
+    if pm_model is not None:  # start where this model's priors start, not the compiled one's
+        compiled = dataclasses.replace(compiled,
+                                       initial_point_func=_initial_point_func(pm_model))
+    return compiled
+
+
+def _initial_point_func(pm_model: pm.Model) -> Any:
+    """nutpie's flat initial-point function for ``pm_model`` (support point, jittered)."""
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
+    from pymc.initial_point import make_initial_point_fn
+
+    fn = make_initial_point_fn(model=pm_model, default_strategy="support_point",
+                               jitter_rvs=set(pm_model.free_RVs), return_transformed=True)
+    names = [pm_model.rvs_to_values[v].name for v in pm_model.free_RVs]
+    point = pm_model.initial_point()
+    return _rv_dict_to_flat_array_wrapper(fn, names=names,
+                                          shapes=[np.shape(point[n]) for n in names])
+
+
+def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, *, draws: int, tune: int,
+                   chains: int, seed: int | None, target_accept: float,
+                   progressbar: bool) -> xr.DataTree:
+    """nutpie on the cached compiled model; coordinates and data groups of this design."""
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    compiled = compiled_nutpie(model, design, pm_model)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
+    nuts = _sample_kwargs("nutpie", chains, target_accept)["nuts"]
+    start = time.perf_counter()
+    idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
+                          cores=chains, seed=int(seed), progress_bar=progressbar, **nuts)
+    patch_nutpie_idata(idata, pm_model, sampling_time=time.perf_counter() - start)
+    post = idata["posterior"]
+    labels = {c: list(lv) for c, lv in design.levels.items() if c in post.dims}
+    if labels:  # the compiled model keeps the group labels it was compiled with
+        idata["posterior"] = post.to_dataset().assign_coords(labels)
+    return idata
+
+
 def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostics:
     post = idata["posterior"]
     rhat = az.rhat(idata).to_dataset()
@@ -139,10 +211,15 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                 lg.setLevel(logging.ERROR)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ee]xplicitly requested dtype.*")
-            idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                              model=pm_model, progressbar=progressbar,
-                              compute_convergence_checks=False,
-                              **_sample_kwargs(backend, chains, target_accept))
+            if backend == "nutpie":
+                idata = _sample_nutpie(model, design, pm_model, draws=draws, tune=tune,
+                                       chains=chains, seed=seed, target_accept=target_accept,
+                                       progressbar=progressbar)
+            else:
+                idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                                  model=pm_model, progressbar=progressbar,
+                                  compute_convergence_checks=False,
+                                  **_sample_kwargs(backend, chains, target_accept))
     finally:
         for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)

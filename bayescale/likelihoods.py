@@ -83,10 +83,10 @@ class Likelihood:
             return observed / extra["trials"]
         return np.asarray(observed, dtype=float)
 
-    def observe(self, log_mean: Any, aux: Mapping[str, Any], y: np.ndarray,
-                extra: Mapping[str, np.ndarray], **kwargs: Any) -> Any:
-        """Add the observed variable to the current PyMC model."""
-        obs = self.observed(y, extra)
+    def observe(self, log_mean: Any, aux: Mapping[str, Any], obs: Any,
+                extra: Mapping[str, Any], **kwargs: Any) -> Any:
+        """Add the observed variable to the current PyMC model; ``obs`` is
+        :meth:`observed` of the target (an array or a ``pm.Data`` holding it)."""
         name = self.observed_name
         if self.name == "studentt":
             return pm.StudentT(name, nu=aux["nu"], mu=log_mean, sigma=aux["sigma"],

@@ -47,9 +47,10 @@ class Prior:
         """Whether the distribution lives on (0, inf) (used for hierarchy scales)."""
         return self.dist in _POSITIVE_SUPPORT
 
-    def create(self, name: str, **kwargs: Any) -> Any:
-        """Create the PyMC random variable inside the current model context."""
-        return getattr(pm, self.dist)(name, **self.args, **kwargs)
+    def create(self, name: str, *, args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Create the PyMC random variable inside the current model context; ``args`` replaces
+        the stored arguments by tensors of the same names (e.g. ``pm.Data`` variables)."""
+        return getattr(pm, self.dist)(name, **(self.args if args is None else args), **kwargs)
 
     def to_dict(self) -> dict[str, Any]:
         return {"dist": self.dist, **self.args}

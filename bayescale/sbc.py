@@ -40,11 +40,9 @@ summary counts them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -65,14 +63,13 @@ from .priors import DataScale
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["sbc", "SBCResult", "with_fixed_priors", "run_simulation", "observed_model",
+__all__ = ["sbc", "SBCResult", "with_fixed_priors", "run_simulation",
            "uniformity_test", "rank_bins", "default_bins"]
 
 # Settings of the fits (any of fit()'s sampler options; others are rejected).
 DEFAULT_FIT_KWARGS: dict[str, Any] = {"chains": 2, "tune": 500, "target_accept": 0.9,
                                       "sampler": "auto"}
 _FIT_KEYS = frozenset(DEFAULT_FIT_KWARGS)
-_OBSERVED_DATA = "sbc_observed"   # name of the shared variable holding the simulated data
 _PRESETS = ("sampling", "natural", "all")
 
 
@@ -383,80 +380,15 @@ class SBCResult:
 
 
 # ---------------------------------------------------------------------------- the worker
-_COMPILED: dict[str, Any] = {}
-_COMPILE_LOCK = threading.Lock()
-
-
-def observed_model(spec: Mapping[str, Any], design: pd.DataFrame) -> tuple[Any, Any]:
-    """The fit's PyMC model with the observed values in a shared variable.
-
-    ``build_model(model, encode(model, design))`` with its observed variable (``log_y``,
-    ``y``) re-observed through ``pm.observe`` as the shared variable ``sbc_observed``, so a
-    compiled model can take new data without compiling again.
-
-    Parameters
-    ----------
-    spec : dict
-        ``Model.to_dict()`` of the model.
-    design : DataFrame
-        Data in the model's column names, target included.
-
-    Returns
-    -------
-    pm_model : pymc.Model
-    data : pytensor shared variable
-        Holds ``likelihood.observed(target)``; ``data.set_value(...)`` changes the data.
-    """
-    import pymc as pm
-    import pytensor
-
-    model = Model.from_dict(spec)
-    d = encode(model, design)
-    data = pytensor.shared(model.likelihood.observed(d.y, d.extra), name=_OBSERVED_DATA)
-    pm_model = pm.observe(build_model(model, d), {model.likelihood.observed_name: data})
-    return pm_model, data
-
-
-def _compiled_nutpie(key: str, spec: Mapping[str, Any], design: pd.DataFrame) -> Any:
-    """nutpie's compiled :func:`observed_model`, cached per process (one model at a time)."""
-    with _COMPILE_LOCK:
-        if key not in _COMPILED:
-            import nutpie
-
-            pm_model, _ = observed_model(spec, design)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                compiled = nutpie.compile_pymc_model(pm_model, backend="numba")
-            _COMPILED.clear()
-            _COMPILED[key] = compiled
-        return _COMPILED[key]
-
-
 def _sample(spec: Mapping[str, Any], design: pd.DataFrame, seed: int,
             settings: Mapping[str, Any]) -> tuple[Any, Any]:
-    """Posterior draws and diagnostics of one simulated data set."""
-    from .fit import _diagnostics, _sample_kwargs, fit
+    """Posterior draws and diagnostics of one simulated data set (``bayescale.fit``; with
+    nutpie the model compiled for the first simulation is reused by every later one)."""
+    from .fit import fit
 
-    kw = settings["fit_kwargs"]
-    start = time.perf_counter()
-    if kw["sampler"] != "nutpie_compiled":
-        result = fit(Model.from_dict(spec), design, draws=settings["draws"], seed=seed,
-                     progressbar=False, warn=False, **kw)
-        return result.idata, result.diagnostics
-    import nutpie
-
-    model = Model.from_dict(spec)
-    d = encode(model, design)
-    compiled = _compiled_nutpie(settings["key"], spec, design)
-    compiled = compiled.with_data(**{_OBSERVED_DATA: model.likelihood.observed(d.y, d.extra)})
-    nuts = _sample_kwargs("nutpie", kw["chains"], kw["target_accept"])["nuts"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        idata = nutpie.sample(compiled, draws=settings["draws"], tune=kw["tune"],
-                              chains=kw["chains"], seed=seed, progress_bar=False,
-                              cores=kw["chains"], **nuts)
-        diagnostics = _diagnostics(idata, "nutpie", time.perf_counter() - start)
-    return idata, diagnostics
+    result = fit(Model.from_dict(spec), design, draws=settings["draws"], seed=seed,
+                 progressbar=False, warn=False, **settings["fit_kwargs"])
+    return result.idata, result.diagnostics
 
 
 def _elements(name: str, value: np.ndarray, coords: Mapping[str, Sequence[Any]],
@@ -493,8 +425,7 @@ def run_simulation(spec: Mapping[str, Any], design: pd.DataFrame, target: np.nda
     seed : int
         Seed of the fit and of the random tie-breaking of ranks.
     settings : dict
-        ``draws``, ``thin``, ``fit_kwargs`` (with the resolved sampler) and ``key`` (the
-        compiled-model cache key).
+        ``draws``, ``thin`` and ``fit_kwargs`` (with the resolved sampler).
 
     Returns
     -------
@@ -594,17 +525,12 @@ def _quiet(name: str) -> Iterator[None]:
 
 
 def _resolve_sampler(sampler: str) -> str:
-    if sampler == "auto":
-        if find_spec("nutpie") is not None:
-            return "nutpie_compiled"
-        from .fit import choose_sampler
+    """``auto``: nutpie when installed (one compile for all simulations), else fit's choice."""
+    from .fit import choose_sampler
 
-        return choose_sampler("auto")
-    if sampler == "nutpie":
-        if find_spec("nutpie") is None:
-            raise ImportError("sampler 'nutpie' needs the nutpie package: pip install nutpie")
-        return "nutpie_compiled"
-    return sampler
+    if sampler == "auto" and find_spec("nutpie") is not None:
+        return "nutpie"
+    return choose_sampler(sampler)
 
 
 def sbc(model: Model, design_data: Any, *, simulations: int = 100, draws: int = 500,
@@ -731,9 +657,7 @@ def sbc(model: Model, design_data: Any, *, simulations: int = 100, draws: int = 
             targets.append(y[i])
             truths.append({n: np.asarray(params[n].values[0, i]) for n in names})
 
-    key = hashlib.sha1((json.dumps(fit_spec, sort_keys=True)
-                        + frame[keep].to_json()).encode()).hexdigest()
-    settings = {"draws": int(draws), "thin": int(thin), "fit_kwargs": kw, "key": key}
+    settings = {"draws": int(draws), "thin": int(thin), "fit_kwargs": kw}
     args = [(fit_spec, frame[keep], targets[i], truths[i], fit_seeds[i], settings)
             for i in range(simulations)]
     if executor is None:

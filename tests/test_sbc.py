@@ -10,8 +10,9 @@ posterior shifted by half its sd or 30% too narrow (the conjugate test) to 7e-21
 Measured p-values of the calibrated runs: power_law:C (60 simulations) 0.10 to 0.95;
 hierarchical (30 simulations) 0.064 to 0.98.
 
-The NUTS runs use nutpie compiled once per model (``sampler="auto"``), about 0.2-0.5 s per
-fit on 2 cores after a 10-20 s compile; nutpie is part of the ``fast`` extra that ./run installs.
+The NUTS runs use nutpie compiled once per model structure (``sampler="auto"``; see
+``bayescale.fit.compiled_nutpie`` and tests/test_reuse.py), about 0.2-0.5 s per fit on 2 cores
+after a 10-20 s compile; nutpie is part of the ``fast`` extra that ./run installs.
 """
 
 import pickle
@@ -25,10 +26,9 @@ from matplotlib.figure import Figure
 
 import bayescale as bs
 from bayescale import sbc as sbc_module
-from bayescale.build import build_model, encode
+from bayescale.build import encode
 from bayescale.priors import DataScale
 from bayescale.sbc import (
-    observed_model,
     rank_bins,
     run_simulation,
     sbc,
@@ -110,21 +110,6 @@ def test_priors_fixed_from_the_design(design):
     other = DataScale(scale.y_min * 10, scale.y_median * 10, scale.y_max * 10)
     assert fixed.prior_for("E", other) == model.prior_for("E", scale)
     assert model.prior_for("E", other) != model.prior_for("E", scale)
-
-
-def test_shared_data_model_is_the_fit_model(design):
-    """The compiled-once model (observed values in a shared variable) has the log density of
-    ``build_model(model, encode(model, data))`` on every data set."""
-    model = with_fixed_priors(bs.Model("power_law:C"), design)
-    spec = model.to_dict()
-    pm_model, shared = observed_model(spec, design)
-    rng = np.random.default_rng(3)
-    other = design.assign(loss=design["loss"] * np.exp(0.3 * rng.standard_normal(len(design))))
-    shared.set_value(np.log(other["loss"].to_numpy()))
-    reference = build_model(model, encode(model, other))
-    point = {k: v + 0.1 for k, v in reference.initial_point().items()}
-    assert pm_model.compile_logp()(point) == pytest.approx(reference.compile_logp()(point),
-                                                           rel=1e-12)
 
 
 def test_impossible_prior_data_are_redrawn_and_counted(design, monkeypatch):
