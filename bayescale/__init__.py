@@ -13,7 +13,7 @@ configure_compilation_cache()
 
 __version__ = "0.1.0"
 
-from . import datasets, plots, simulate  # noqa: E402
+from . import datasets, plots, report, simulate  # noqa: E402
 from ._validate import DataError  # noqa: E402
 from .calibrate import Backtest, backtest  # noqa: E402
 from .chain import chain_predict  # noqa: E402
@@ -35,6 +35,7 @@ __all__ = [
     "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "Crossover",
     "crossover", "DataError", "datasets", "Diagnostics", "Fit", "fit", "get_law",
     "inverse_predict", "InversePrediction", "Law", "law_from_function", "load", "Model",
-    "Param", "plots", "predict", "Prior", "prob_better", "register_law", "SamplingWarning",
+    "Param", "plots", "predict", "Prior", "prob_better", "register_law", "report",
+    "SamplingWarning",
     "sensitivity", "simulate", "UnknownGroupError",
 ]
