@@ -248,7 +248,7 @@ def crossover(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], *, along: st
     d0, d1 = d[idx, j], d[idx, j + 1]
     lx = np.log(x)
     t = np.divide(d0, d0 - d1, out=np.zeros_like(d0), where=d0 != d1)
-    first = np.where(crosses, np.exp(lx[j] + t * (lx[j + 1] - lx[j])), np.nan)
+    first = np.exp(np.where(crosses, lx[j] + t * (lx[j + 1] - lx[j]), np.nan))
     med, lo, hi = _interval(first[crosses], ci_prob)
     after = (d1 < 0)[crosses]
     return Crossover(along=along, prob_cross=float(crosses.mean()),

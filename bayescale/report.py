@@ -9,14 +9,15 @@ The LaTeX output needs ``\\usepackage{booktabs}``; values are plain text, names 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .fit import Fit
     from .replications._result import Replication
 
-__all__ = ["fit_table", "replication_table", "format_number", "latex_escape"]
+__all__ = ["fit_table", "replication_table", "frame_table", "format_number", "latex_escape"]
 
 Format = Literal["markdown", "latex"]
 
@@ -84,6 +85,33 @@ def _text(value: str, fmt: Format, *, code: bool = False) -> str:
     if fmt == "latex":
         return latex_escape(value)
     return f"`{value}`" if code else _markdown_escape(value)
+
+
+def frame_table(frame: Any, *, fmt: Format = "markdown", digits: int = 3,
+                index: bool = False) -> str:
+    """Any DataFrame (e.g. ``Backtest.table()``, ``compare(...).table``) as a Markdown or
+    LaTeX table: numbers to ``digits`` significant digits, text escaped."""
+    fmt = _check_fmt(fmt)
+    df = frame.reset_index() if index else frame
+    header = [_text(str(c), fmt) for c in df.columns]
+    numeric = [_is_number(v) for v in (df.iloc[0] if len(df) else [])]
+    rows = [[_cell(v, digits, fmt) for v in row] for row in df.itertuples(index=False)]
+    align = ["r" if n else "l" for n in numeric] or ["l"] * len(header)
+    return _render(header, rows, align, fmt)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _cell(value: Any, digits: int, fmt: Format) -> str:
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if _is_number(value):
+        return format_number(float(value), digits, fmt)
+    if value is None:
+        return "-"
+    return _text(str(value), fmt)
 
 
 def fit_table(fit: Fit, *, ci_prob: float = 0.95, fmt: Format = "markdown", digits: int = 3,

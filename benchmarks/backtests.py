@@ -30,6 +30,7 @@ import pandas as pd
 import bayescale as bs
 from bayescale.calibrate import backtest
 from bayescale.datasets import highest_loss_excluded, obsscaling_long
+from bayescale.report import frame_table
 
 COLS = ["coverage_50", "coverage_80", "coverage_90", "coverage_95", "interval_score_90",
         "rmse_log", "lpd", "n"]
@@ -151,21 +152,11 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "backtests.json").write_text(json.dumps(table.to_dict(orient="records"), indent=2))
-    with pd.option_context("display.float_format", "{:.3f}".format):
-        md = table.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else \
-            table.to_string(index=False)
+    md = frame_table(table)
     seconds = time.perf_counter() - start
     (out / "backtests.md").write_text(f"# Backtests ({seconds:.0f} s)\n\n{md}\n")
     print(md)
     print(f"wall time {seconds:.0f} s", file=sys.stderr)
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

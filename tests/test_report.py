@@ -4,6 +4,8 @@ of a replication (built by hand here: no replicate() run)."""
 import math
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 import bayescale as bs
@@ -106,3 +108,17 @@ def test_format_number_and_escape():
     assert bs.report.fit_table is fit_table
     with pytest.raises(ValueError, match="fmt"):
         fit_table(None, fmt="html")
+
+
+def test_frame_table_formats_any_frame():
+    frame = pd.DataFrame({"data_set": ["a_b", "c%"], "coverage": [0.8751, np.nan],
+                          "n": [np.int64(24), 5]})
+    md = bs.report.frame_table(frame).splitlines()
+    assert md[0] == "| data_set | coverage | n |"
+    assert md[1] == "| --- | ---: | ---: |"
+    assert md[2:] == ["| a_b | 0.875 | 24 |", "| c% | - | 5 |"]
+    tex = bs.report.frame_table(frame, fmt="latex", digits=2)
+    assert tex.splitlines()[0] == r"\begin{tabular}{lrr}"
+    assert r"a\_b & 0.88 & 24 \\" in tex and r"c\% & - & 5 \\" in tex
+    with pytest.raises(ValueError, match="fmt"):
+        bs.report.frame_table(frame, fmt="html")

@@ -1,0 +1,298 @@
+"""Speed of the Chinchilla refit and of hierarchical fits, as ratios measured in one run.
+
+    python benchmarks/speed.py [--out benchmarks/results] [--skip-pymc-nuts] [--quick]
+
+1. Chinchilla refit (240 runs, 4 chains x 1000 draws after 1000 tuning steps), each set-up in
+   a fresh Python process (imports, model building, compilation and sampling all counted):
+
+   - ``bayescale``: ``bs.Model("chinchilla").fit(runs)`` with default settings, once with an
+     empty JAX compilation cache (a first-ever fit) and once with the cache the first left;
+   - ``bayescale, refit``: the same model refitted to 8 bootstrap resamples of the runs in
+     one process with ``sampler="nutpie"`` (compiled once, data swapped in): seconds per refit;
+   - ``pymc (hand-written, pm.sample defaults)``: the same law and likelihood written directly
+     in PyMC the way a user would (raw parameters ``log A - alpha log N``, no centring),
+     ``pm.sample(draws=1000, tune=1000, chains=4)``; PyMC 6 picks nutpie when installed;
+   - ``pymc (hand-written, PyMC's own NUTS)``: the same with ``nuts_sampler="pymc"``, the
+     set-up of the ~320 s anchor in ``../shared/ANCHORS.md``;
+   - ``Epoch bootstrap``: Huber loss (delta 1e-3) on log loss, L-BFGS from 64 starts, 4000
+     bootstrap refits (``bayescale.baseline.HuberBootstrap``), Epoch AI's protocol.
+
+   Reported: wall time of the process, minimum bulk ESS over ``E, A, B, alpha, beta`` (bulk
+   ESS is rank-based, so it is the same on any monotone scale), ESS per second of wall time,
+   and ratios to the hand-written PyMC default.
+2. Hierarchical fits, crossed family x task (``sigmoid_accuracy:C``, Beta-Binomial, ``x50`` by
+   family and task, slope and headroom by task, the observational-scaling model): simulated
+   runs with 8 tasks and 3 models per family, 10 / 50 / 200 families; then 50 families with
+   2 / 4 / 8 models each. Reported: wall time of the fit, seconds per group and per run, min
+   bulk ESS, and the log-log slope of time against groups and against runs (1 = linear).
+
+Writes ``speed.md`` and ``speed.json`` under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+LAW_PARAMS = ["E", "A", "B", "alpha", "beta"]
+DRAWS = {"draws": 1000, "tune": 1000, "chains": 4}
+
+
+# ---------------------------------------------------------------------------- child processes
+def _runs() -> pd.DataFrame:
+    import bayescale as bs
+    from bayescale.datasets import highest_loss_excluded
+    from bayescale.replications.chinchilla import EXCLUDED_HIGHEST_LOSS
+
+    return highest_loss_excluded(bs.datasets.load("chinchilla_epoch"), EXCLUDED_HIGHEST_LOSS)
+
+
+def _min_ess(idata, names: list[str]) -> float:
+    import arviz as az
+
+    ess = az.ess(idata, var_names=names, method="bulk").to_dataset()
+    return float(min(float(ess[v].min()) for v in ess.data_vars))
+
+
+def child_bayescale() -> dict:
+    import bayescale as bs
+
+    fit = bs.Model("chinchilla").fit(_runs(), seed=1, progressbar=False, **DRAWS)
+    d = fit.diagnostics
+    return {"min_ess_bulk": _min_ess(fit.idata, LAW_PARAMS), "divergences": d.divergences,
+            "max_rhat": d.max_rhat, "sampler": d.sampler, "E": fit.interval("E")[0],
+            "alpha": fit.interval("alpha")[0], "beta": fit.interval("beta")[0]}
+
+
+def child_bayescale_refit() -> dict:
+    import bayescale as bs
+
+    runs = _runs()
+    model = bs.Model("chinchilla")
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    model.fit(runs, seed=0, progressbar=False, sampler="nutpie", **DRAWS)
+    first = time.perf_counter() - start
+    seconds, ess = [], []
+    for i in range(8):
+        sample = runs.iloc[rng.integers(0, len(runs), len(runs))].reset_index(drop=True)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = model.fit(sample, seed=i + 1, progressbar=False, sampler="nutpie", **DRAWS)
+        seconds.append(time.perf_counter() - start)
+        ess.append(_min_ess(fit.idata, LAW_PARAMS))
+    return {"first_fit_seconds": first, "refit_seconds": float(np.median(seconds)),
+            "min_ess_bulk": float(np.median(ess)), "sampler": "nutpie"}
+
+
+def child_pymc(nuts_sampler: str | None) -> dict:
+    """The Chinchilla model as a user writes it in PyMC, with PyMC's defaults."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    runs = _runs()
+    log_n, log_d = np.log(runs["N"].to_numpy()), np.log(runs["D"].to_numpy())
+    log_loss = np.log(runs["loss"].to_numpy())
+    with pm.Model():
+        log_a = pm.Normal("log_A", 6.0, 3.0)
+        log_b = pm.Normal("log_B", 7.0, 3.0)
+        log_e = pm.Normal("log_E", 0.5, 1.0)
+        alpha = pm.LogNormal("alpha", np.log(0.3), 0.5)
+        beta = pm.LogNormal("beta", np.log(0.3), 0.5)
+        mu = pt.logsumexp(pt.stack([log_a - alpha * log_n, log_b - beta * log_d,
+                                    log_e + 0.0 * log_n]), axis=0)
+        sigma = pm.HalfNormal("sigma", 0.1)
+        nu = pm.Gamma("nu", 2.0, 0.1)
+        pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=log_loss)
+        pm.Deterministic("E", pt.exp(log_e))
+        pm.Deterministic("A", pt.exp(log_a))
+        pm.Deterministic("B", pt.exp(log_b))
+        kwargs = {} if nuts_sampler is None else {"nuts_sampler": nuts_sampler}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idata = pm.sample(random_seed=1, progressbar=False, **DRAWS, **kwargs)
+    post = idata["posterior"]
+    return {"min_ess_bulk": _min_ess(idata, LAW_PARAMS),
+            "divergences": int(idata["sample_stats"]["diverging"].sum()),
+            "sampler": post.attrs.get("inference_library", nuts_sampler or "default"),
+            "E": float(post["E"].median()), "alpha": float(post["alpha"].median()),
+            "beta": float(post["beta"].median())}
+
+
+def child_bootstrap() -> dict:
+    import bayescale as bs
+    from bayescale.baseline import HuberBootstrap
+
+    base = HuberBootstrap(bs.Model("chinchilla"), starts=64, bootstrap=4000, seed=0)
+    base.fit(_runs())
+    return {"bootstrap": 4000, "starts": 64, "converged": base.converged}
+
+
+CHILDREN = {
+    "bayescale": child_bayescale,
+    "bayescale_refit": child_bayescale_refit,
+    "pymc_default": lambda: child_pymc(None),
+    "pymc_nuts": lambda: child_pymc("pymc"),
+    "bootstrap": child_bootstrap,
+}
+
+
+def run_child(name: str, env: dict[str, str] | None = None) -> dict:
+    """Run one set-up in a fresh process; wall time measured from outside."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--child", name], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, cwd=ROOT, check=False)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"setup": name, "wall_seconds": wall, **result}
+
+
+# ---------------------------------------------------------------------------- hierarchical
+def crossed_runs(families: int, per_family: int, tasks: int = 8, seed: int = 0
+                 ) -> pd.DataFrame:
+    """Simulated downstream scores: family f, task t, model compute C (log-uniform, one
+    decade per family), accuracy ~ BetaBinomial(n=500, mean=sigmoid law, kappa=200)."""
+    import bayescale as bs
+
+    law = bs.get_law("sigmoid_accuracy:C")
+    rng = np.random.default_rng(seed)
+    fam_eff = rng.normal(0.0, 1.0, families)
+    task_eff = rng.normal(0.0, 1.0, tasks)
+    slope = np.exp(rng.normal(np.log(0.8), 0.2, tasks))
+    headroom = rng.uniform(0.6, 0.95, tasks)
+    rows = []
+    for f in range(families):
+        lo = rng.uniform(np.log(1e20), np.log(1e23))
+        compute = np.exp(rng.uniform(lo, lo + np.log(10.0), per_family))
+        for t in range(tasks):
+            values = {"floor": 0.25, "headroom": headroom[t], "slope": slope[t],
+                      "x50": 1e22 * np.exp(fam_eff[f] + task_eff[t])}
+            mean = law.evaluate({"C": compute}, values)
+            p = rng.beta(mean * 200, (1 - mean) * 200)
+            rows.append(pd.DataFrame({"family": f"f{f:03d}", "task": f"t{t}", "C": compute,
+                                      "accuracy": rng.binomial(500, p) / 500, "trials": 500}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def crossed_model():
+    import bayescale as bs
+
+    return bs.Model("sigmoid_accuracy:C", likelihood="beta_binomial", target="accuracy",
+                    hierarchy={"x50": ["family", "task"], "slope": "task", "headroom": "task"},
+                    fixed={"floor": 0.25}, min_group_size=1)
+
+
+def run_hierarchical(quick: bool) -> pd.DataFrame:
+    import bayescale as bs  # noqa: F401  (sets up JAX devices before the first fit)
+
+    grid = [(10, 3), (50, 3), (200, 3), (50, 2), (50, 4), (50, 8)]
+    if quick:
+        grid = [(10, 3), (20, 3), (20, 6)]
+    rows = []
+    for families, per in grid:
+        runs = crossed_runs(families, per)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = crossed_model().fit(runs, seed=1, progressbar=False, target_accept=0.9,
+                                      **DRAWS)
+        seconds = time.perf_counter() - start
+        d = fit.diagnostics
+        groups = families + 8
+        rows.append({"families": families, "models_per_family": per, "runs": len(runs),
+                     "groups": groups, "fit_seconds": seconds,
+                     "sampling_seconds": d.sampling_seconds,
+                     "seconds_per_group": seconds / groups,
+                     "seconds_per_run": seconds / len(runs), "min_ess_bulk": d.min_ess_bulk,
+                     "divergences": d.divergences, "max_rhat": d.max_rhat})
+        print(f"crossed {families} families x {per}: {seconds:.1f} s", file=sys.stderr)
+    return pd.DataFrame(rows)
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+# ---------------------------------------------------------------------------- report
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--child")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--skip-pymc-nuts", action="store_true",
+                        help="leave out PyMC's own NUTS (about 5 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller hierarchical grid")
+    args = parser.parse_args()
+    if args.child:
+        warnings.simplefilter("ignore")
+        print(json.dumps(CHILDREN[args.child](), default=float))
+        return
+
+    start = time.perf_counter()
+    chin = []
+    with tempfile.TemporaryDirectory() as cache:
+        env = {"BAYESCALE_CACHE_DIR": cache}
+        chin.append({**run_child("bayescale", env), "setup": "bayescale (empty JAX cache)"})
+        chin.append({**run_child("bayescale", env), "setup": "bayescale (warm JAX cache)"})
+    refit = run_child("bayescale_refit")
+    chin.append({"setup": "bayescale refit (nutpie, compiled once)",
+                 "wall_seconds": refit["refit_seconds"], **{k: v for k, v in refit.items()
+                                                           if k != "setup"}})
+    chin.append({**run_child("pymc_default"), "setup": "PyMC hand-written, pm.sample defaults"})
+    if not args.skip_pymc_nuts:
+        chin.append({**run_child("pymc_nuts"), "setup": "PyMC hand-written, PyMC NUTS"})
+    chin.append({**run_child("bootstrap"), "setup": "Epoch bootstrap (4000 refits)"})
+    table = pd.DataFrame(chin)
+    table["ess_per_second"] = table["min_ess_bulk"] / table["wall_seconds"]
+    for ref, label in (("PyMC hand-written, pm.sample defaults", "x_vs_pymc_default"),
+                       ("PyMC hand-written, PyMC NUTS", "x_vs_pymc_nuts")):
+        if ref in set(table["setup"]):
+            base = table.set_index("setup").loc[ref, "wall_seconds"]
+            table[label] = base / table["wall_seconds"]
+
+    hier = run_hierarchical(args.quick)
+    by_groups = hier[hier["models_per_family"] == 3]
+    by_runs = hier[hier["families"] == 50] if not args.quick else hier[hier["families"] == 20]
+    slopes = {"time_vs_groups": slope(by_groups["groups"], by_groups["fit_seconds"]),
+              "time_vs_runs": slope(by_runs["runs"], by_runs["fit_seconds"]),
+              "sampling_vs_groups": slope(by_groups["groups"], by_groups["sampling_seconds"]),
+              "sampling_vs_runs": slope(by_runs["runs"], by_runs["sampling_seconds"])}
+
+    from bayescale.report import frame_table
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = time.perf_counter() - start
+    (out / "speed.json").write_text(json.dumps(
+        {"chinchilla": table.to_dict(orient="records"),
+         "hierarchical": hier.to_dict(orient="records"), "slopes": slopes,
+         "total_seconds": seconds, "cpu_count": os.cpu_count()}, indent=2, default=float))
+    chin_cols = [c for c in ["setup", "wall_seconds", "min_ess_bulk", "ess_per_second",
+                             "x_vs_pymc_default", "x_vs_pymc_nuts", "divergences", "sampler"]
+                 if c in table.columns]
+    md = (f"# Speed ({seconds:.0f} s, {os.cpu_count()} cores)\n\n## Chinchilla refit, 240 runs, "
+          "4 chains x 1000 draws, fresh process each\n\n"
+          + frame_table(table[chin_cols])
+          + "\n\n## Crossed family x task fits (sigmoid_accuracy:C, Beta-Binomial)\n\n"
+          + frame_table(hier)
+          + "\n\nLog-log slopes (1 = linear): "
+          + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()) + "\n")
+    (out / "speed.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
