@@ -94,16 +94,27 @@ def run_rnsl(quick: bool, fit_kwargs: dict, bootstrap: int, workers: int) -> pd.
             rows.append({"data": f"RNSL {dom} ({len(sub)} curves)", "method": method,
                          **pooled(sub, method),
                          "rmse_log_curve_mean": float(np.mean(per_curve))})
-        for name, value in PUBLISHED_RNSL.get(_domain_key(dom), {}).items():
-            rows.append({"data": f"RNSL {dom} ({len(sub)} curves)",
-                         "method": f"published {name}", "rmse_log_curve_mean": float(value)})
-    return pd.DataFrame(rows)
+    return with_published(pd.DataFrame(rows))
+
+
+def with_published(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with the published RNSL scores after each domain's rows (replacing any)."""
+    table = table[~table["method"].str.startswith("published")]
+    parts = []
+    for label, rows in table.groupby("data", sort=False):
+        parts.append(rows)
+        domain = label.removeprefix("RNSL ").split(" (")[0] if label.startswith("RNSL") else ""
+        published = PUBLISHED_RNSL.get(_domain_key(domain), {}) if domain else {}
+        parts.append(pd.DataFrame([{"data": label, "method": f"published {name}",
+                                    "rmse_log_curve_mean": float(value)}
+                                   for name, value in published.items()]))
+    return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
 
 def _domain_key(domain: str) -> str:
     d = domain.lower()
     for key, words in {"nmt": ("nmt", "translation"), "lm": ("lm", "language"),
-                       "bigbench": ("big", "bench")}.items():
+                       "bigbench": ("bb", "big", "bench")}.items():
         if any(w in d for w in words):
             return key
     return d
@@ -142,21 +153,35 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every 8th RNSL curve, fewer draws")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--render", action="store_true",
+                        help="re-render backtests.md from backtests.json (published scores "
+                             "re-attached) without fitting")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.render:
+        table = with_published(pd.DataFrame(json.loads((out / "backtests.json").read_text())))
+        header = (out / "backtests.md").read_text().splitlines()[0]
+        write(out, table, header)
+        return
     warnings.simplefilter("ignore")
     fit_kwargs = {"draws": 500, "tune": 500, "chains": 4}
     bootstrap = 100 if args.quick else 200
     start = time.perf_counter()
     table = pd.concat([run_largest(fit_kwargs, bootstrap),
                        run_rnsl(args.quick, fit_kwargs, bootstrap, args.workers)])
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "backtests.json").write_text(json.dumps(table.to_dict(orient="records"), indent=2))
-    md = frame_table(table)
     seconds = time.perf_counter() - start
-    (out / "backtests.md").write_text(f"# Backtests ({seconds:.0f} s)\n\n{md}\n")
-    print(md)
+    write(out, table, f"# Backtests ({seconds:.0f} s)")
     print(f"wall time {seconds:.0f} s", file=sys.stderr)
+
+
+def write(out: Path, table: pd.DataFrame, header: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    records = [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
+               for r in table.to_dict(orient="records")]
+    (out / "backtests.json").write_text(json.dumps(records, indent=2))
+    md = frame_table(table)
+    (out / "backtests.md").write_text(f"{header}\n\n{md}\n")
+    print(md)
 
 
 if __name__ == "__main__":

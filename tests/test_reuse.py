@@ -75,3 +75,47 @@ def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
     assert list(reused.posterior["family"].values) == ["g0", "g1", "g2"]
     np.testing.assert_array_equal(reused.idata["observed_data"]["log_y"].values,
                                   np.log(second["loss"].to_numpy()))
+
+
+def test_auto_sampler_falls_back_to_what_is_installed(monkeypatch):
+    """numpyro (dense mass matrix, parallel chains) first, then nutpie, then PyMC's own NUTS,
+    which needs nothing beyond pymc and always works."""
+    installed = {"numpyro", "nutpie"}
+    monkeypatch.setattr(fit_module, "find_spec",
+                        lambda name: object() if name in installed else None)
+    assert fit_module.choose_sampler("auto") == "numpyro"
+    installed.discard("numpyro")
+    assert fit_module.choose_sampler("auto") == "nutpie"
+    installed.discard("nutpie")
+    assert fit_module.choose_sampler("auto") == "pymc"
+    with pytest.raises(ImportError, match="nutpie"):
+        fit_module.choose_sampler("nutpie")
+
+
+def test_chain_method_follows_the_devices(monkeypatch):
+    """Chains run in parallel over JAX devices (4 CPU devices are configured on import); with
+    fewer devices than chains, e.g. one GPU, they are vectorised on that device."""
+    import jax
+
+    assert jax.local_device_count() >= 4
+    assert fit_module._sample_kwargs("numpyro", 4, 0.9)["nuts"]["chain_method"] == "parallel"
+    monkeypatch.setattr(jax, "local_device_count", lambda: 1)
+    kw = fit_module._sample_kwargs("numpyro", 4, 0.9)
+    assert kw["nuts"]["chain_method"] == "vectorized" and kw["nuts"]["dense_mass"]
+
+
+def test_persistent_compilation_cache_is_on_and_can_be_turned_off(tmp_path):
+    import os
+    import subprocess
+
+    code = ("import bayescale, jax; "
+            "print(jax.config.jax_compilation_cache_dir or '', "
+            "jax.config.jax_persistent_cache_min_compile_time_secs)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_")}
+    on = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                        env={**env, "BAYESCALE_CACHE_DIR": str(tmp_path)})
+    assert on.stdout.split() == [str(tmp_path / "jax"), "0.0"]
+    off = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**env, "BAYESCALE_JAX_CACHE": "0"})
+    assert off.stdout.split()[0] != str(tmp_path / "jax")
+    assert str(tmp_path) not in off.stdout
