@@ -23,8 +23,9 @@
 2. Hierarchical fits, crossed family x task (``sigmoid_accuracy:C``, Beta-Binomial, ``x50`` by
    family and task, slope and headroom by task, the observational-scaling model): simulated
    runs with 8 tasks and 3 models per family, 10 / 50 / 200 families; then 50 families with
-   2 / 4 / 8 models each. Reported: wall time of the fit, seconds per group and per run, min
-   bulk ESS, and the log-log slope of time against groups and against runs (1 = linear).
+   2 / 4 / 8 models each; 4 chains x 500 draws after 500 tuning steps. Reported: wall time
+   of the fit, seconds per group and per run, min bulk ESS, and the log-log slope of time
+   against groups and against runs (1 = linear).
 
 Writes ``speed.md`` and ``speed.json`` under ``--out``.
 """
@@ -47,6 +48,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 LAW_PARAMS = ["E", "A", "B", "alpha", "beta"]
 DRAWS = {"draws": 1000, "tune": 1000, "chains": 4}
+HIER_DRAWS = {"draws": 500, "tune": 500, "chains": 4}
 
 
 # ---------------------------------------------------------------------------- child processes
@@ -209,7 +211,7 @@ def run_hierarchical(quick: bool) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fit = crossed_model().fit(runs, seed=1, progressbar=False, target_accept=0.9,
-                                      **DRAWS)
+                                      **HIER_DRAWS)
         seconds = time.perf_counter() - start
         d = fit.diagnostics
         groups = families + 8
@@ -286,7 +288,8 @@ def main() -> None:
     md = (f"# Speed ({seconds:.0f} s, {os.cpu_count()} cores)\n\n## Chinchilla refit, 240 runs, "
           "4 chains x 1000 draws, fresh process each\n\n"
           + frame_table(table[chin_cols])
-          + "\n\n## Crossed family x task fits (sigmoid_accuracy:C, Beta-Binomial)\n\n"
+          + "\n\n## Crossed family x task fits (sigmoid_accuracy:C, Beta-Binomial, "
+            "4 chains x 500 draws)\n\n"
           + frame_table(hier)
           + "\n\nLog-log slopes (1 = linear): "
           + ", ".join(f"{k} {v:.2f}" for k, v in slopes.items()) + "\n")
