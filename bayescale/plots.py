@@ -59,16 +59,27 @@ def plot_tokens_per_parameter(fit: Fit, compute: Sequence[float], *,
 
 
 def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
-                   truth: Mapping[str, float] | None = None, ci_prob: float = 0.9) -> Figure:
+                   truth: Mapping[str, float] | None = None, ci_prob: float = 0.9,
+                   groups: Sequence[str] | None = None) -> Figure:
     """Per-group estimates of ``param`` under several fits (e.g. pooled vs unpooled), with
-    intervals, the pooled population median, and the true values when known."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    intervals, the pooled population median, and the true values when known. ``groups``
+    chooses and orders the levels of ``column`` shown (default: all, as in the first fit);
+    long or many labels are drawn rotated."""
     first = next(iter(fits.values()))
-    levels = list(first.posterior[column].values)
+    levels = [str(v) for v in first.posterior[column].values]
+    if groups is not None:
+        unknown = [g for g in groups if str(g) not in levels]
+        if unknown:
+            raise ValueError(f"groups {unknown} are not levels of {column}; the fit has {levels}")
+        levels = [str(g) for g in groups]
+    width = max(6.4, min(16.0, 1.6 + 0.45 * len(levels)))
+    fig, ax = plt.subplots(figsize=(width, 3.8))
     offsets = np.linspace(-0.15, 0.15, len(fits))
     q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
     for k, (label, fit) in enumerate(fits.items()):
         by = fit.posterior[f"{param}_by_{column}"]
+        values = {str(v): v for v in by[column].values}
+        by = by.sel({column: [values[lv] for lv in levels]})
         lo, med, hi = (by.quantile(qq, dim=("chain", "draw")).values for qq in q)
         x = np.arange(len(levels)) + offsets[k]
         ax.errorbar(x, med, yerr=[med - lo, hi - med], fmt="o", capsize=3, color=f"C{k}",
@@ -78,7 +89,9 @@ def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
     if truth:
         ax.scatter(range(len(levels)), [truth[lv] for lv in levels], marker="x", color="k",
                    zorder=3, label="true value")
-    ax.set_xticks(range(len(levels)), levels)
+    crowded = len(levels) > 8 or max(len(lv) for lv in levels) * len(levels) > 60
+    tick_style = {"rotation": 45, "ha": "right", "fontsize": 8} if crowded else {}
+    ax.set_xticks(range(len(levels)), levels, **tick_style)
     ax.set(xlabel=column, ylabel=param)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -172,8 +185,9 @@ def _curve_draws(fit: Fit, rows: pd.DataFrame, group: Mapping[str, Any] | None, 
 def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
              groups: Sequence[str] | None = None, fixed: Fixed = None,
              extrapolate_to: float | None = None, ci_prob: float | Sequence[float] = (0.5, 0.9),
-             new_group: bool = False, n_points: int = 100, yscale: str = "log",
-             title: str | None = None, seed: int | None = 0, ax: Axes | None = None) -> Figure:
+             new_group: bool = False, heldout: Any = None, n_points: int = 100,
+             yscale: str = "log", title: str | None = None, seed: int | None = 0,
+             ax: Axes | None = None) -> Figure:
     """Observed runs and the posterior predictive, one colour per group, on log-log axes.
 
     ``along`` is the law input on the x axis (default ``N`` when the law has it, else its first
@@ -190,6 +204,11 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
     (levels of the grouping column, '/'-joined for several columns); ``new_group=True`` adds
     the curve of a group the fit has not seen, drawn from the population distribution (needs
     curves, i.e. ``fixed`` or a one-input law).
+
+    ``heldout`` takes runs that were not fitted (same columns as ``data``, e.g. the largest
+    runs of a backtest): they are drawn as open markers in their group's colour (held-out runs
+    of a group the data lacks: in the new group's colour, with ``new_group=True``), the curves
+    reach them, and without ``fixed`` they get their intervals as the fitted runs do.
     """
     from .build import canonical_frame
     from .decisions import _inputs_frame, _law_input
@@ -216,7 +235,11 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
         raise ValueError(f"extrapolate_to and new_group need curves along {along!r}: give the "
                          f"other input(s) {others} with fixed=, e.g. fixed={{{others[0]!r}: "
                          f"lambda x: 20 * x}}")
-    colours = dict(zip(present, _colours(len(present)), strict=True))  # same with any subset
+    # Colours follow all groups of the data (the same with any subset), unless there are more
+    # than ten and a subset is shown: then the shown groups get distinct colours.
+    palette = present if len(present) <= 10 or groups is None else order
+    colours = dict(zip(palette, _colours(len(palette)), strict=True))
+    held, held_keys = _heldout_runs(fit, heldout, present, order, new_group, curves)
     fig, ax, own = _new_axes(ax)
     handles: list[Any] = []
     target = model.target
@@ -225,6 +248,9 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
     if curves:
         x_lo = float(shown[along].min())
         x_hi = float(shown[along].max()) if extrapolate_to is None else float(extrapolate_to)
+        if held is not None and extrapolate_to is None:
+            x_lo = min(x_lo, float(held[along].min()))
+            x_hi = max(x_hi, float(held[along].max()))
         if not x_hi > x_lo:
             raise ValueError(f"extrapolate_to={extrapolate_to} must exceed the smallest observed "
                              f"{along} ({x_lo:g})")
@@ -259,10 +285,17 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
                                       markeredgewidth=0.4, label=f"{label} ({len(sub)} runs)"))
             else:
                 handles.append(Line2D([], [], color=colour, label=label))
-        if extrapolate_to is not None and extrapolate_to > shown[along].max():
-            ax.axvline(float(shown[along].max()), color="0.5", lw=0.8, ls=":")
+            if held is not None:
+                mine = ~held_keys.isin(present) if new else held_keys == label
+                _draw_heldout(ax, held[mine.to_numpy()], along, target, colour, label)
+        if held is not None:
+            handles.append(_heldout_handle(len(held)))
+        fitted_max = float(shown[along].max())
+        if x_hi > fitted_max * (1 + 1e-9):
+            ax.axvline(fitted_max, color="0.5", lw=0.8, ls=":")
+            what = "fitted" if held is not None else "observed"
             handles.append(Line2D([], [], color="0.5", lw=0.8, ls=":",
-                                  label=f"largest observed {along}"))
+                                  label=f"largest {what} {along}"))
         if others:
             fixed_text = ", ".join(f"{k} = {_describe(v, along)}" for k, v in fixed.items())
             auto = f"curves at {fixed_text}; runs at their own {', '.join(others)}"
@@ -271,9 +304,16 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
             ax.set_title(title, fontsize=9)
     else:
         for label in order:
+            colour = colours[label]
+            mine = held[(held_keys == label).to_numpy()] if held is not None else frame[:0]
+            if len(mine):
+                pred = predict(fit, mine, ci_prob=probs, seed=seed)
+                ax.vlines(mine[along].to_numpy(dtype=float), pred[f"obs_eti{_pct(widest)}_lb"],
+                          pred[f"obs_eti{_pct(widest)}_ub"], color=colour, lw=0.8,
+                          linestyles="--", gid=f"heldout_obs_band {label}")
+                _draw_heldout(ax, mine, along, target, colour, label)
             sub = frame[keys == label].sort_values(along)
             pred = predict(fit, sub, ci_prob=probs, seed=seed)
-            colour = colours[label]
             x = sub[along].to_numpy(dtype=float)
             for p, alpha in _band_alphas(probs):
                 ax.vlines(x, pred[f"curve_eti{_pct(p)}_lb"], pred[f"curve_eti{_pct(p)}_ub"],
@@ -286,6 +326,8 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
             handles.append(Line2D([], [], color=colour, marker="o", markeredgecolor="k",
                                   markeredgewidth=0.4, ls="none",
                                   label=f"{label} ({len(sub)} runs)"))
+        if held is not None:
+            handles.append(_heldout_handle(len(held)))
         auto = f"intervals at each run's own {', '.join(others)}"
         ax.set_title(auto if title is None else title, fontsize=9)
     for p, alpha in _band_alphas(probs):
@@ -299,6 +341,40 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
         _plain_log_labels(ax.yaxis)
     ax.legend(handles=handles, fontsize=7, ncol=2 if len(handles) > 8 else 1)
     return _finish(fig, own)
+
+
+def _heldout_runs(fit: Fit, heldout: Any, present: Sequence[str], order: Sequence[str],
+                  new_group: bool, curves: bool) -> tuple[pd.DataFrame | None, pd.Series]:
+    """The held-out runs to draw (those of the shown groups and, with ``new_group``, of groups
+    the data lacks) and their group labels."""
+    from .build import canonical_frame
+
+    if heldout is None:
+        return None, pd.Series(dtype=str)
+    held = canonical_frame(fit.model, heldout)
+    keys, _ = _group_keys(fit, held)
+    unseen = sorted(set(keys) - set(present))
+    if unseen and not (new_group and curves):
+        raise ValueError(f"heldout has runs of groups {unseen} that the data lacks; draw them "
+                         "with the new group's curve (new_group=True and curves: fixed= or a "
+                         "one-input law)")
+    keep = (keys.isin(order) | ~keys.isin(present)).to_numpy()
+    if not keep.any():
+        raise ValueError(f"heldout has no runs of the shown groups {list(order)}")
+    return held[keep].reset_index(drop=True), keys[keep].reset_index(drop=True)
+
+
+def _draw_heldout(ax: Axes, runs: pd.DataFrame, along: str, target: str, colour: Any,
+                  label: str) -> None:
+    if len(runs):
+        ax.scatter(runs[along], runs[target], facecolor="white", edgecolor=colour, s=28,
+                   linewidth=1.4, zorder=4, gid=f"heldout {label}")
+
+
+def _heldout_handle(n: int) -> Line2D:
+    return Line2D([], [], ls="none", marker="o", markerfacecolor="white",
+                  markeredgecolor="0.3", markeredgewidth=1.4,
+                  label=f"held-out runs, not fitted ({n})")
 
 
 def _describe(value: Any, along: str) -> str:
@@ -336,7 +412,7 @@ def plot_isoflop(fit: Fit, compute: Sequence[float], *,
     where: str | Mapping[str, Any] = "population" if not group else dict(group)
     opt = fit.compute_optimal(budgets, groups=where, ci_prob=prob, seed=seed,
                               flops_per_param_token=k)
-    fig, ax, own = _new_axes(ax)
+    fig, ax, own = _new_axes(ax, figsize=(8.6, 4.4))
     colours = list(plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(budgets))))
     runs = None
     if data is not None:
@@ -380,7 +456,8 @@ def plot_isoflop(fit: Fit, compute: Sequence[float], *,
     ax.set(xscale="log", xlabel="N (log scale)", ylabel=f"{fit.model.target}",
            title=f"IsoFLOP curves ({who}; D = C / ({k:g} N))")
     ax.title.set_fontsize(9)
-    ax.legend(handles=handles, fontsize=7)
+    # Outside the axes: IsoFLOP curves and their runs leave no corner reliably empty.
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _finish(fig, own)
 
 
@@ -481,7 +558,9 @@ def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
     ax.title.set_fontsize(9)
     if xscale == "log":
         _plain_log_labels(ax.xaxis)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    # Below the x label: a fixed distance (0.55 inch) whatever the height of the axes.
+    height = ax.get_position().height * fig.get_figheight()
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.55 / height), ncol=2)
     return _finish(fig, own)
 
 

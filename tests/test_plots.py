@@ -220,3 +220,51 @@ def test_plot_crossover(pooled_fit):
     assert sum(p.get_height() for p in ax.patches) == result.draws.size
     assert f"= {result.prob_cross:.2f}" in ax.get_title()
     assert any(t.startswith("median") for t in legend_texts(ax))
+
+
+def test_plot_fit_heldout_runs(pooled_fit, simulation):
+    runs = simulation.runs
+    big = runs["N"] > runs.groupby("family")["N"].transform("quantile", 0.8)
+    held = runs[big & (runs["family"] == "fam0")]
+    # Curves: the held-out runs are open markers in their group's colour, and the curves reach
+    # the largest of them.
+    fig = plots.plot_fit(pooled_fit, runs[~big], groups=["fam0", "fam1"], heldout=held,
+                         fixed={"D": lambda n: 20 * n})
+    (ax,) = fig.axes
+    (pts,) = by_gid(ax, "heldout fam0", PathCollection)
+    np.testing.assert_allclose(pts.get_offsets()[:, 0], held["N"])
+    np.testing.assert_allclose(pts.get_offsets()[:, 1], held["loss"])
+    (runs0,) = by_gid(ax, "runs fam0", PathCollection)
+    np.testing.assert_allclose(pts.get_edgecolor()[0][:3], runs0.get_facecolor()[0][:3])
+    assert not by_gid(ax, "heldout fam1")
+    (med,) = by_gid(ax, "median fam0")
+    assert np.isclose(med.get_xdata().max(), held["N"].max())
+    texts = legend_texts(ax)
+    assert f"held-out runs, not fitted ({len(held)})" in texts and "largest fitted N" in texts
+    # Intervals at each run: the held-out runs get their own observation intervals.
+    fig = plots.plot_fit(pooled_fit, runs[~big], groups=["fam0"], heldout=held)
+    (ax,) = fig.axes
+    (band,) = by_gid(ax, "heldout_obs_band fam0", LineCollection)
+    assert len(band.get_segments()) == len(held)
+    # A held-out group the data lacks is drawn only with the new group's curve.
+    other = runs[runs["family"] == "sparse"]
+    with pytest.raises(ValueError, match="new_group=True"):
+        plots.plot_fit(pooled_fit, runs[runs["family"] != "sparse"], heldout=other,
+                       fixed={"D": lambda n: 20 * n})
+    fig = plots.plot_fit(pooled_fit, runs[runs["family"] != "sparse"], groups=["fam0"],
+                         heldout=other, new_group=True, fixed={"D": lambda n: 20 * n})
+    (pts,) = by_gid(fig.axes[0], "heldout new family (population)", PathCollection)
+    assert len(pts.get_offsets()) == len(other)
+
+
+def test_plot_shrinkage_selects_groups(pooled_fit, unpooled_fit):
+    fits = {"partial pooling": pooled_fit, "no pooling": unpooled_fit}
+    fig = plots.plot_shrinkage(fits, "E", "family", groups=["sparse", "fam0"])
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["sparse", "fam0"]
+    (bars,) = [c for c in ax.containers if "partial" in c.get_label()]
+    expected = pooled_fit.posterior["E_by_family"].median(("chain", "draw"))
+    np.testing.assert_allclose(bars.lines[0].get_ydata(),
+                               expected.sel(family=["sparse", "fam0"]).values)
+    with pytest.raises(ValueError, match="not levels"):
+        plots.plot_shrinkage(fits, "E", "family", groups=["nope"])
