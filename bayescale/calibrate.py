@@ -121,7 +121,9 @@ def _folds(model: Model, frame: pd.DataFrame, holdout: Holdout, axis: str | None
 
 def _scores(y: np.ndarray, draws: np.ndarray, probs: Sequence[float],
             lpd: np.ndarray | None) -> dict[str, float]:
-    log_y, log_d = np.log(y), np.log(draws)
+    log_y = np.log(y)
+    with np.errstate(divide="ignore"):  # draws beyond the float range: 0 -> -inf, inf -> inf
+        log_d = np.log(draws)
     out: dict[str, float] = {"n": float(len(y))}
     for p in probs:
         lo, hi = np.quantile(log_d, [(1 - p) / 2, (1 + p) / 2], axis=0)

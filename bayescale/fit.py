@@ -138,11 +138,12 @@ def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = No
 
 def _initial_point_func(pm_model: pm.Model) -> Any:
     """nutpie's flat initial-point function for ``pm_model`` (support point, jittered)."""
-    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper
+    from nutpie.compile_pymc import _rv_dict_to_flat_array_wrapper, _wrap_with_lock
     from pymc.initial_point import make_initial_point_fn
 
-    fn = make_initial_point_fn(model=pm_model, default_strategy="support_point",
-                               jitter_rvs=set(pm_model.free_RVs), return_transformed=True)
+    fn = _wrap_with_lock(make_initial_point_fn(  # chains call it from several threads
+        model=pm_model, default_strategy="support_point", jitter_rvs=set(pm_model.free_RVs),
+        return_transformed=True))
     names = [pm_model.rvs_to_values[v].name for v in pm_model.free_RVs]
     point = pm_model.initial_point()
     return _rv_dict_to_flat_array_wrapper(fn, names=names,

@@ -108,12 +108,15 @@ class Likelihood:
     def draw(self, log_mean: np.ndarray, aux: Mapping[str, np.ndarray],
              extra: Mapping[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
         """Draw a new observation on the target's natural scale (NaN where the likelihood
-        needs a column, e.g. ``trials``, that the new data lack)."""
+        needs a column, e.g. ``trials``, that the new data lack). Student-t draws with small
+        ``nu`` can exceed the float range on the natural scale: they are ``inf`` (or 0), which
+        quantiles handle, not an error."""
         shape = log_mean.shape
-        if self.name == "studentt":
-            return np.exp(log_mean + aux["sigma"] * rng.standard_t(aux["nu"], size=shape))
-        if self.name == "normal":
-            return np.exp(log_mean + aux["sigma"] * rng.standard_normal(size=shape))
+        if self.name in ("studentt", "normal"):
+            eps = (rng.standard_t(aux["nu"], size=shape) if self.name == "studentt"
+                   else rng.standard_normal(size=shape))
+            with np.errstate(over="ignore", under="ignore"):
+                return np.exp(log_mean + aux["sigma"] * eps)
         missing = [c for c in self.columns if c not in extra]
         if missing:
             return np.full(shape, np.nan)

@@ -22,8 +22,9 @@
    and ratios to the hand-written PyMC default.
 2. Hierarchical fits, crossed family x task (``sigmoid_accuracy:C``, Beta-Binomial, ``x50`` by
    family and task, slope and headroom by task, the observational-scaling model): simulated
-   runs with 8 tasks and 3 models per family, 10 / 50 / 200 families; then 50 families with
-   2 / 4 / 8 models each; 4 chains x 500 draws after 500 tuning steps. Reported: wall time
+   runs with 8 tasks and 3 models per family, 10 / 25 / 50 families (``--families``); then
+   25 families with 2 / 4 / 8 models each (``--models``); 4 chains x 500 draws after 500
+   tuning steps. Reported: wall time
    of the fit, seconds per group and per run, min bulk ESS, and the log-log slope of time
    against groups and against runs (1 = linear).
 
@@ -198,12 +199,9 @@ def crossed_model():
                     fixed={"floor": 0.25}, min_group_size=1)
 
 
-def run_hierarchical(quick: bool) -> pd.DataFrame:
+def run_hierarchical(grid: list[tuple[int, int]]) -> pd.DataFrame:
     import bayescale as bs  # noqa: F401  (sets up JAX devices before the first fit)
 
-    grid = [(10, 3), (50, 3), (200, 3), (50, 2), (50, 4), (50, 8)]
-    if quick:
-        grid = [(10, 3), (20, 3), (20, 6)]
     rows = []
     for families, per in grid:
         runs = crossed_runs(families, per)
@@ -237,11 +235,17 @@ def main() -> None:
     parser.add_argument("--skip-pymc-nuts", action="store_true",
                         help="leave out PyMC's own NUTS (about 5 minutes)")
     parser.add_argument("--quick", action="store_true", help="smaller hierarchical grid")
+    parser.add_argument("--families", default="10,25,50",
+                        help="numbers of families (3 models each) for the groups scan")
+    parser.add_argument("--models", default="2,4,8",
+                        help="models per family (25 families) for the runs scan")
     args = parser.parse_args()
     if args.child:
         warnings.simplefilter("ignore")
         print(json.dumps(CHILDREN[args.child](), default=float))
         return
+
+    from bayescale.report import frame_table
 
     start = time.perf_counter()
     chin = []
@@ -250,9 +254,8 @@ def main() -> None:
         chin.append({**run_child("bayescale", env), "setup": "bayescale (empty JAX cache)"})
         chin.append({**run_child("bayescale", env), "setup": "bayescale (warm JAX cache)"})
     refit = run_child("bayescale_refit")
-    chin.append({"setup": "bayescale refit (nutpie, compiled once)",
-                 "wall_seconds": refit["refit_seconds"], **{k: v for k, v in refit.items()
-                                                           if k != "setup"}})
+    # wall time of the process: the first fit (compiles) and 8 refits on bootstrap resamples
+    chin.append({**refit, "setup": "bayescale refit (nutpie, compiled once)"})
     chin.append({**run_child("pymc_default"), "setup": "PyMC hand-written, pm.sample defaults"})
     if not args.skip_pymc_nuts:
         chin.append({**run_child("pymc_nuts"), "setup": "PyMC hand-written, PyMC NUTS"})
@@ -265,18 +268,25 @@ def main() -> None:
             base = table.set_index("setup").loc[ref, "wall_seconds"]
             table[label] = base / table["wall_seconds"]
 
-    hier = run_hierarchical(args.quick)
+    families = [int(f) for f in args.families.split(",")]
+    models = [int(m) for m in args.models.split(",")]
+    if args.quick:
+        families, models = [10, 20], [2, 4]
+    runs_at = families[len(families) // 2]
+    grid = [(f, 3) for f in families] + [(runs_at, m) for m in models if m != 3]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "speed_chinchilla.json").write_text(json.dumps(table.to_dict(orient="records"),
+                                                          indent=2, default=float))
+    print(frame_table(table), file=sys.stderr)
+    hier = run_hierarchical(grid)
     by_groups = hier[hier["models_per_family"] == 3]
-    by_runs = hier[hier["families"] == 50] if not args.quick else hier[hier["families"] == 20]
+    by_runs = hier[hier["families"] == runs_at]
     slopes = {"time_vs_groups": slope(by_groups["groups"], by_groups["fit_seconds"]),
               "time_vs_runs": slope(by_runs["runs"], by_runs["fit_seconds"]),
               "sampling_vs_groups": slope(by_groups["groups"], by_groups["sampling_seconds"]),
               "sampling_vs_runs": slope(by_runs["runs"], by_runs["sampling_seconds"])}
 
-    from bayescale.report import frame_table
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     seconds = time.perf_counter() - start
     (out / "speed.json").write_text(json.dumps(
         {"chinchilla": table.to_dict(orient="records"),
