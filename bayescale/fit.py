@@ -114,6 +114,8 @@ def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = No
     """nutpie's compiled model for ``design``'s structure (cached), holding ``design``'s data."""
     import nutpie
 
+    if pm_model is None:
+        pm_model = build_model(model, design)
     key = structure_key(model, design)
     with _COMPILE_LOCK:
         if key in _COMPILED:
@@ -122,18 +124,14 @@ def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = No
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                _COMPILED[key] = nutpie.compile_pymc_model(
-                    pm_model if pm_model is not None else build_model(model, design),
-                    backend="numba")
+                _COMPILED[key] = nutpie.compile_pymc_model(pm_model, backend="numba")
             compile_stats["compiled"] += 1
             while len(_COMPILED) > _COMPILED_MAX:
                 _COMPILED.popitem(last=False)
         compiled = _COMPILED[key]
     compiled = compiled.with_data(**model_data(model, design))
-    if pm_model is not None:  # start where this model's priors start, not the compiled one's
-        compiled = dataclasses.replace(compiled,
-                                       initial_point_func=_initial_point_func(pm_model))
-    return compiled
+    # start where this model's priors start, not where the compiled one's did
+    return dataclasses.replace(compiled, initial_point_func=_initial_point_func(pm_model))
 
 
 def _initial_point_func(pm_model: pm.Model) -> Any:

@@ -23,13 +23,12 @@ sampler that does not reach part of the posterior) shows up as non-uniform ranks
    alone keeps SBC valid: conditioning on ``y`` in a set leaves ``p(theta | y)`` unchanged.
 3. Each data set is fitted by NUTS, one simulation per task of ``executor``, through
    :func:`run_simulation` (module level, picklable arguments). With nutpie installed
-   (``sampler="auto"`` or ``"nutpie"``) the PyMC model is compiled once per worker with the
-   observed values as a shared variable (``pm.observe``) and only the data change between
-   simulations; nutpie runs with the settings :func:`bayescale.fit.fit` gives it (low-rank
-   mass matrix adaptation). Measured on 2 shared cores for ``power_law:C`` with 24 runs:
-   8.5 s to compile, then 0.15 s per fit of 2 x (300 + 200) iterations, against about 5 s per
-   call of ``fit`` (which compiles every time). Any other ``sampler`` (``numpyro``, ``pymc``)
-   calls :func:`bayescale.fit.fit` for each simulation.
+   (``sampler="auto"`` or ``"nutpie"``) every simulation is fitted by
+   :func:`bayescale.fit.fit` with nutpie, which compiles the model once per worker and
+   structure (:func:`bayescale.fit.compiled_nutpie`) and swaps each simulated data set in.
+   Measured on 2 shared cores for ``power_law:C`` with 24 runs: 8.5 s to compile, then 0.15 s
+   per fit of 2 x (300 + 200) iterations, against about 5 s per numpyro fit (which compiles
+   every time). Any other ``sampler`` (``numpyro``, ``pymc``) is passed to ``fit`` as is.
 4. The rank of each true value among ``L`` thinned posterior draws is computed (every
    ``thin``-th draw of each chain; ``L = chains * ceil(draws / thin)``), ties broken at random.
 
