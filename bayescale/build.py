@@ -224,9 +224,11 @@ def build_model(model: Model, design: Design) -> pm.Model:
         codes = {c: data[f"{c}_code"] for c in design.codes}
         log_ref = {k: data[f"log_ref_{k}"] for k in design.log_ref}
 
-        def prior(var: str, prior: Any, **kwargs: Any) -> Any:
-            return prior.create(var, args={a: data[f"prior_{var}_{a}"] for a in prior.args},
-                                **kwargs)
+        priors = _priors(model, design.scale)
+
+        def prior(var: str) -> Any:
+            return priors[var].create(var, args={a: data[f"prior_{var}_{a}"]
+                                                 for a in priors[var].args})
 
         loc: dict[str, Any] = {}    # population location on the sampling scale
         row: dict[str, Any] = {}    # per-run value on the sampling scale
@@ -236,12 +238,12 @@ def build_model(model: Model, design: Design) -> pm.Model:
             if name in model.fixed:
                 loc[name] = row[name] = pt.as_tensor_variable(_link_value(par, model.fixed[name]))
                 continue
-            loc[name] = prior(sname, model.prior_for(name, design.scale))
+            loc[name] = prior(sname)
             value = loc[name]
             for col in model.hierarchy.get(name, ()):
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
-                      else prior(hname, model.prior_for(hname, design.scale)))
+                      else prior(hname))
                 if _centered(model, design, col):
                     effect = pm.Normal(effect_name(sname, col), 0.0, sd, dims=col)
                 else:
