@@ -14,7 +14,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from scipy import stats
 
 from .hierarchy import by_name, sd_name
-from .predict import ci_probs, predict
+from .predict import _pct, ci_probs, predict
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,7 +41,7 @@ def plot_tokens_per_parameter(fit: Fit, compute: Sequence[float], *,
     table = fit.compute_optimal(compute, groups="population", ci_prob=ci_prob)
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for p, alpha in zip(sorted(ci_prob, reverse=True), (0.2, 0.4, 0.6), strict=False):
-        pct = f"{100 * p:.10g}"
+        pct = _pct(p)
         ax.fill_between(table["compute"], table[f"tokens_per_parameter_eti{pct}_lb"],
                         table[f"tokens_per_parameter_eti{pct}_ub"], color="C0", alpha=alpha,
                         lw=0, label=f"bayescale {pct}% interval")
@@ -144,10 +144,6 @@ def _band_alphas(probs: Sequence[float]) -> list[tuple[float, float]]:
     """(probability, alpha) pairs, widest interval first and palest."""
     ordered = sorted(probs, reverse=True)
     return [(p, 0.15 + 0.15 * i) for i, p in enumerate(ordered)]
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.10g}"
 
 
 def _group_keys(fit: Fit, frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
