@@ -7,11 +7,18 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["DataError", "check_columns", "check_positive", "check_groups", "as_frame"]
+__all__ = ["DataError", "DataWarning", "check_columns", "check_positive", "check_groups",
+           "check_counts", "warn_duplicates", "as_frame", "MAX_TRIALS"]
+
+MAX_TRIALS = 2**31 - 1   # item counts beyond this are not item counts (and overflow int32)
 
 
 class DataError(ValueError):
     """The data given to bayescale cannot be used as it is; the message says why."""
+
+
+class DataWarning(UserWarning):
+    """The data can be used, but something in it is probably not what you meant."""
 
 
 def as_frame(data: pd.DataFrame | dict | Sequence[dict]) -> pd.DataFrame:
@@ -87,13 +94,61 @@ def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = ""
     return values
 
 
+def check_counts(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndarray:
+    """The column as whole numbers >= 1 (item counts such as ``trials``)."""
+    label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
+    values = check_positive(df, column, meaning=meaning)
+    bad = (values != np.round(values)) | (values < 1)
+    if bad.any():
+        raise DataError(f"{label} must hold whole numbers of items >= 1; found "
+                        f"{_rows(bad, df[column])}")
+    huge = values > MAX_TRIALS
+    if huge.any():
+        raise DataError(f"{label} must be at most {MAX_TRIALS} items; found "
+                        f"{_rows(huge, df[column])}")
+    return values
+
+
+def warn_duplicates(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    """Warn when runs repeat exactly (same inputs, groups and target): each copy counts as
+    one more observation."""
+    dup = df.duplicated(subset=list(columns), keep="first").to_numpy()
+    if dup.any():
+        import warnings
+
+        first = df.duplicated(subset=list(columns), keep=False).to_numpy() & ~dup
+        warnings.warn(
+            f"{int(dup.sum())} run(s) repeat an earlier run exactly in columns {list(columns)} "
+            f"(rows {', '.join(map(str, np.flatnonzero(dup)[:5]))}"
+            f"{' ...' if dup.sum() > 5 else ''}; first copies at rows "
+            f"{', '.join(map(str, np.flatnonzero(first)[:5]))}): each copy counts as another "
+            "observation. Drop them (DataFrame.drop_duplicates()) unless they are real repeats.",
+            DataWarning, stacklevel=3)
+
+
+def group_labels(df: pd.DataFrame, column: str) -> pd.Series:
+    """The column's labels as strings, refusing labels that only differ in type (``1`` and
+    ``"1"``, ``1`` and ``1.0``), which would silently become one group."""
+    labels = df[column]
+    text = labels.astype(str)
+    if labels.dtype == object or str(labels.dtype).startswith("str"):
+        kinds = pd.DataFrame({"text": text, "raw": labels.map(repr)}).drop_duplicates()
+        clash = kinds[kinds.duplicated("text", keep=False)]
+        if len(clash):
+            shown = ", ".join(sorted(set(clash["raw"]))[:6])
+            raise DataError(f"grouping column {column!r} has labels that differ only in type "
+                            f"({shown}) and would merge into one group; make them one type, "
+                            "e.g. df[column] = df[column].astype(str)")
+    return text
+
+
 def check_groups(df: pd.DataFrame, column: str, *, min_size: int, min_levels: int = 2,
                  used_by: Sequence[str] = ()) -> None:
     labels = df[column]
     missing = labels.isna().to_numpy()
     if missing.any():
         raise DataError(f"grouping column {column!r} has missing labels: {_rows(missing, labels)}")
-    counts = labels.astype(str).value_counts()
+    counts = group_labels(df, column).value_counts()
     who = f" (parameters {', '.join(used_by)} vary by it)" if used_by else ""
     if len(counts) < min_levels:
         raise DataError(

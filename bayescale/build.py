@@ -21,15 +21,21 @@ import pytensor.tensor as pt
 from ._validate import (
     as_frame,
     check_columns,
+    check_counts,
     check_finite,
     check_groups,
     check_positive,
     check_unit,
+    group_labels,
+    warn_duplicates,
 )
 from .hierarchy import (
-    CENTERED_MIN_MEDIAN_RUNS,
+    CENTERED_MIN_RUNS,
+    CENTRING_THRESHOLD,
     add_nested_columns,
     by_name,
+    centred_name,
+    dim_name,
     effect_name,
     sd_name,
     z_name,
@@ -58,6 +64,11 @@ class Design:
     def n(self) -> int:
         return len(next(iter(self.log_x.values())))
 
+    @property
+    def log_range(self) -> dict[str, tuple[float, float]]:
+        """``(min, max)`` of each log input: the range the fit saw."""
+        return {k: (float(v.min()), float(v.max())) for k, v in self.log_x.items()}
+
 
 def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
                     need_groups: bool = True) -> pd.DataFrame:
@@ -74,7 +85,11 @@ def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
         check_target(model, df)
         check_columns(df, model.likelihood.columns, role=f"likelihood {model.likelihood.name}")
         for col in model.likelihood.columns:
-            check_positive(df, col, meaning=f"needed by likelihood {model.likelihood.name}")
+            meaning = f"needed by likelihood {model.likelihood.name}"
+            if col == "trials":
+                check_counts(df, col, meaning=meaning)
+            else:
+                check_positive(df, col, meaning=meaning)
     if need_groups:
         check_columns(df, [c for c in model.grouping_columns if "/" not in c], role="grouping")
     return df
@@ -101,12 +116,15 @@ def encode(model: Model, data: Any) -> Design:
     if len(df) <= n_free:
         raise ValueError(f"{len(df)} runs cannot identify {n_free} parameters; "
                          "add runs or fix parameters")
+    warn_duplicates(df, [*model.law.inputs, model.target, *model.likelihood.columns,
+                         *model.grouping_columns])
     log_x = {k: np.log(df[k].to_numpy(dtype=float)) for k in model.law.inputs}
     y = df[model.target].to_numpy(dtype=float)
     extra = {c: df[c].to_numpy(dtype=float) for c in model.likelihood.columns}
-    levels = {c: tuple(sorted(df[c].astype(str).unique())) for c in model.grouping_columns}
-    codes = {c: pd.Categorical(df[c].astype(str), categories=levels[c]).codes.astype(np.int64)
-             for c in model.grouping_columns}
+    labels = {c: group_labels(df, c) for c in model.grouping_columns}
+    levels = {c: tuple(sorted(v.unique())) for c, v in labels.items()}
+    codes = {c: pd.Categorical(v, categories=levels[c]).codes.astype(np.int64)
+             for c, v in labels.items()}
     return Design(log_x=log_x, y=y, extra=extra, codes=codes, levels=levels,
                   log_ref={k: float(v.mean()) for k, v in log_x.items()},
                   scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())))
@@ -146,18 +164,76 @@ def log_mean_from_sampling(law: Law, log_x: Mapping[str, Any], u: Mapping[str, A
     return law.log_mean(log_x, to_natural(law.params, u, log_ref))
 
 
+def law_fingerprint(law: Law, log_ref: Mapping[str, float]) -> list[float]:
+    """``log L`` of ``law`` at fixed probe inputs (around ``log_ref``) and fixed sampling-scale
+    parameter values: two laws with the same parameter names but another formula differ
+    here, which is how a loaded fit checks that it got the law it was saved with."""
+    offsets = np.array([-2.0, -0.5, 0.0, 1.0, 3.0])
+    x = {k: pt.as_tensor_variable(log_ref.get(k, 0.0) + offsets + 0.1 * i)
+         for i, k in enumerate(law.inputs)}
+    u = {k: pt.as_tensor_variable(-0.3 + 0.17 * i) for i, k in enumerate(law.params)}
+    with np.errstate(all="ignore"):
+        values = np.asarray(log_mean_from_sampling(law, x, u, log_ref).eval(), dtype=float)
+    return [float(v) for v in np.broadcast_to(values, offsets.shape)]
+
+
 def _link_value(par: Param, natural: float) -> float:
     return {"log": np.log, "logit": lambda v: np.log(v / (1 - v)), "identity": float}[par.link](
         natural)
 
 
 # ---------------------------------------------------------------------------- the PyMC model
-def _centered(model: Model, design: Design, column: str) -> bool:
-    """Centred effects when groups are data-dominated (see ``hierarchy``), else non-centred."""
+Centring = dict[str, dict[str, tuple[bool, ...]]]   # param -> column -> centred per level
+
+
+def default_centring(model: Model, design: Design) -> Centring:
+    """Which group effects are sampled centred, per parameter, column and level.
+
+    ``Model(centered=True|False)`` applies to every level. Otherwise a level is centred when it
+    holds at least ``CENTERED_MIN_RUNS`` runs (its data then dominate its prior, and a
+    non-centred effect would form a funnel with the spread) and non-centred below (the prior
+    dominates, and a centred effect would form the funnel). :func:`centring_from_draws`
+    refines this per parameter from a fit's draws.
+    """
+    plan: Centring = {}
+    for name, cols in model.hierarchy.items():
+        if name in model.fixed:
+            continue
+        plan[name] = {}
+        for col in cols:
+            counts = np.bincount(design.codes[col], minlength=len(design.levels[col]))
+            if model.centered is not None:
+                flags = np.full(len(counts), bool(model.centered))
+            else:
+                flags = counts >= CENTERED_MIN_RUNS
+            plan[name][col] = tuple(bool(f) for f in flags)
+    return plan
+
+
+def centring_from_draws(model: Model, design: Design, posterior: Any,
+                        threshold: float = CENTRING_THRESHOLD) -> Centring:
+    """Centre the levels whose value the data pin down: posterior sd of the level's value
+    (location plus effect, on the sampling scale) below ``threshold`` times the median group
+    spread; the others non-centred (Papaspiliopoulos, Roberts & Skold 2007: centring wins
+    when the data are informative relative to the spread, non-centring when they are not).
+    ``Model(centered=True|False)`` is kept as given."""
     if model.centered is not None:
-        return model.centered
-    counts = np.bincount(design.codes[column], minlength=len(design.levels[column]))
-    return bool(np.median(counts) >= CENTERED_MIN_MEDIAN_RUNS)
+        return default_centring(model, design)
+    plan: Centring = {}
+    for name, cols in model.hierarchy.items():
+        if name in model.fixed:
+            continue
+        sname = model.params[name].sampling_name(name)
+        plan[name] = {}
+        for col in cols:
+            hname = sd_name(sname, col)
+            spread = (model.fixed[hname] if hname in model.fixed
+                      else float(np.median(np.asarray(posterior[hname]))))
+            value = np.asarray(posterior[effect_name(sname, col)]) + np.asarray(
+                posterior[sname])[..., None]
+            sd = value.reshape(-1, value.shape[-1]).std(axis=0)
+            plan[name][col] = tuple(bool(v) for v in sd < threshold * spread)
+    return plan
 
 
 def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
@@ -175,7 +251,7 @@ def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
       included), e.g. ``prior_log_E_mu``.
     """
     values: dict[str, np.ndarray] = {f"log_{k}": v for k, v in design.log_x.items()}
-    values |= {f"{c}_code": v for c, v in design.codes.items()}
+    values |= {f"{dim_name(c)}_code": v for c, v in design.codes.items()}
     values["observed"] = model.likelihood.observed(design.y, design.extra)
     values |= {f"{c}_values": v for c, v in design.extra.items()}
     values |= {f"log_ref_{k}": np.asarray(v) for k, v in design.log_ref.items()}
@@ -184,13 +260,13 @@ def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
     return values
 
 
-def structure_key(model: Model, design: Design) -> str:
+def structure_key(model: Model, design: Design, centring: Centring | None = None) -> str:
     """What the compiled model depends on beyond :func:`model_data`: a compiled model can be
     reused for every design with the same key."""
     spec = model.to_dict()
     spec["priors"] = {v: p.dist for v, p in _priors(model, design.scale).items()}
     spec["groups"] = {c: len(lv) for c, lv in design.levels.items()}
-    spec["centered"] = {c: _centered(model, design, c) for c in design.levels}
+    spec["centring"] = centring if centring is not None else default_centring(model, design)
     spec.pop("columns", None)
     text = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -210,18 +286,48 @@ def _priors(model: Model, scale: DataScale) -> dict[str, Any]:
     return out
 
 
-def build_model(model: Model, design: Design) -> pm.Model:
-    """The PyMC model: priors, group effects (centred or not), law in log space, likelihood.
+OBS_DIM = "__obs__"   # the runs' dimension (grouping columns may be called "run")
+
+
+def _group_effect(sname: str, col: str, sd: Any, centred: tuple[bool, ...],
+                  levels: tuple[str, ...]) -> Any:
+    """The effects of one grouping column on one parameter (sampling scale), centred
+    (``b ~ Normal(0, sd)``) or non-centred (``b = sd z``, ``z ~ Normal(0, 1)``) per level."""
+    dim = dim_name(col)
+    flags = np.asarray(centred, dtype=bool)
+    if flags.all():
+        return pm.Normal(effect_name(sname, col), 0.0, sd, dims=dim)
+    if not flags.any():
+        z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=dim)
+        return pm.Deterministic(effect_name(sname, col), sd * z, dims=dim)
+    on, off = np.flatnonzero(flags), np.flatnonzero(~flags)
+    model = pm.modelcontext(None)
+    model.add_coord(f"{sname}_{dim}_centred", [levels[i] for i in on])
+    model.add_coord(f"{sname}_{dim}_noncentred", [levels[i] for i in off])
+    b = pm.Normal(centred_name(sname, col), 0.0, sd, dims=f"{sname}_{dim}_centred")
+    z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=f"{sname}_{dim}_noncentred")
+    effect = pt.zeros(len(levels))
+    effect = pt.set_subtensor(effect[on], b)
+    effect = pt.set_subtensor(effect[off], sd * z)
+    return pm.Deterministic(effect_name(sname, col), effect, dims=dim)
+
+
+def build_model(model: Model, design: Design, centring: Centring | None = None) -> pm.Model:
+    """The PyMC model: priors, group effects (centred or not, per level: ``centring``,
+    default :func:`default_centring`), law in log space, likelihood.
 
     Numbers from the data and the priors are ``pm.Data`` variables (:func:`model_data`).
     """
-    coords: dict[str, Any] = {"run": np.arange(design.n)}
-    coords.update({c: list(lv) for c, lv in design.levels.items()})
+    if centring is None:
+        centring = default_centring(model, design)
+    coords: dict[str, Any] = {OBS_DIM: np.arange(design.n)}
+    coords.update({dim_name(c): list(lv) for c, lv in design.levels.items()})
     values = model_data(model, design)
     with pm.Model(coords=coords) as pm_model:
-        data = {k: pm.Data(k, v, dims="run" if np.ndim(v) else None) for k, v in values.items()}
+        data = {k: pm.Data(k, v, dims=OBS_DIM if np.ndim(v) else None)
+                for k, v in values.items()}
         log_x = {k: data[f"log_{k}"] for k in design.log_x}
-        codes = {c: data[f"{c}_code"] for c in design.codes}
+        codes = {c: data[f"{dim_name(c)}_code"] for c in design.codes}
         log_ref = {k: data[f"log_ref_{k}"] for k in design.log_ref}
 
         priors = _priors(model, design.scale)
@@ -244,11 +350,7 @@ def build_model(model: Model, design: Design) -> pm.Model:
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
                       else prior(hname))
-                if _centered(model, design, col):
-                    effect = pm.Normal(effect_name(sname, col), 0.0, sd, dims=col)
-                else:
-                    z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=col)
-                    effect = pm.Deterministic(effect_name(sname, col), sd * z, dims=col)
+                effect = _group_effect(sname, col, sd, centring[name][col], design.levels[col])
                 value = value + effect[codes[col]]
                 level[col][name] = loc[name] + effect
             row[name] = value
@@ -261,11 +363,11 @@ def build_model(model: Model, design: Design) -> pm.Model:
         for col, varying in level.items():
             natural = to_natural(model.params, {**loc, **varying}, log_ref)
             for name in varying:
-                pm.Deterministic(by_name(name, col), natural[name], dims=col)
+                pm.Deterministic(by_name(name, col), natural[name], dims=dim_name(col))
 
         natural_row = to_natural(model.params, row, log_ref)
         log_mean = model.law.log_mean(log_x, natural_row)
         aux = {k: natural_row[k] for k in model.likelihood.aux}
         extra = {c: data[f"{c}_values"] for c in design.extra}
-        model.likelihood.observe(log_mean, aux, data["observed"], extra, dims="run")
+        model.likelihood.observe(log_mean, aux, data["observed"], extra, dims=OBS_DIM)
     return pm_model

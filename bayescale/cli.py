@@ -6,13 +6,17 @@ A thin wrapper: every command calls the same functions as the Python API.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .likelihoods import LIKELIHOODS
@@ -42,10 +46,40 @@ def _sampler_args(p: argparse.ArgumentParser, draws: int = 1000) -> None:
     g.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
-def _read_csv(path: str) -> pd.DataFrame:
-    if not Path(path).exists():
+def _read_csv(path: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV; grouping columns are read as text, so labels keep their identity (``1.10``
+    and ``1.1`` stay two groups)."""
+    if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
-    return pd.read_csv(path)
+    try:
+        return pd.read_csv(path, dtype={c: str for c in text_columns})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"cannot read {path} as CSV: {err}") from None
+
+
+def _grouping_columns(model: Any) -> list[str]:
+    """The data columns holding group labels (nested 'a/b' columns split into a and b)."""
+    names = {p for c in model.grouping_columns for p in c.split("/")}
+    return [model.columns.get(c, c) for c in sorted(names)]
+
+
+def _print_json(value: Any) -> None:
+    """Strict JSON (NaN and infinities become null)."""
+    print(json.dumps(_json_safe(value), indent=2, allow_nan=False))
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def _print_frame(df: pd.DataFrame) -> None:
@@ -65,7 +99,7 @@ def cmd_replicate(args: argparse.Namespace) -> int:
         kwargs["seed"] = args.seed
     result = replicate(args.name, **kwargs)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        _print_json(result.to_dict())
     else:
         print(result.to_text())
     return 0 if result.passed else 1
@@ -95,11 +129,14 @@ def _sampling(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not args.force:
-        raise FileExistsError(f"{out} exists; pass --force to replace it")
+    from .fit import check_sampling_args
+    from .io import check_writable
+
+    out = check_writable(args.out, overwrite=args.force)   # before the fit, not after it
     model = _model_from_args(args)
-    data = _read_csv(args.runs)
+    check_sampling_args(**{k: v for k, v in _sampling(args).items() if k != "sampler"},
+                        seed=args.seed)
+    data = _read_csv(args.runs, _grouping_columns(model))
     fit = model.fit(data, seed=args.seed, progressbar=not args.no_progress, **_sampling(args))
     fit.save(out, overwrite=args.force)
     print(repr(fit))
@@ -111,12 +148,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_backtest(args: argparse.Namespace) -> int:
     from .calibrate import backtest
 
-    result = backtest(_model_from_args(args), _read_csv(args.runs), holdout=args.holdout,
+    model = _model_from_args(args)
+    result = backtest(model, _read_csv(args.runs, _grouping_columns(model)), holdout=args.holdout,
                       axis=args.axis, baseline=not args.no_baseline, bootstrap=args.bootstrap,
                       seed=args.seed if args.seed is not None else 0,
                       fit_kwargs=_sampling(args))
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        _print_json(result.to_dict())
     else:
         print(result)
         for note in result.notes:
@@ -130,10 +168,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     fit = load(args.fit)
     table = fit.summary(ci_prob=args.ci_prob)
     if args.json:
-        print(json.dumps({"model": fit.model.to_dict(),
-                          "diagnostics": fit.diagnostics.__dict__,
-                          "problems": fit.diagnostics.problems(),
-                          "parameters": json.loads(table.to_json(orient="index"))}, indent=2))
+        _print_json({"model": fit.model.to_dict(), "diagnostics": fit.diagnostics.__dict__,
+                     "problems": fit.diagnostics.problems(),
+                     "parameters": table.to_dict(orient="index")})
     else:
         print(repr(fit))
         print(fit.model)
@@ -145,7 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .fit import load
 
     fit = load(args.fit)
-    data = _read_csv(args.new)
+    data = _read_csv(args.new, _grouping_columns(fit.model))
     groups = fit.model.grouping_columns
     for spec in args.group or ():
         col, sep, name = spec.partition("=")
@@ -165,7 +202,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     probs = [float(p) for p in args.ci_prob.split(",")]
     table = fit.predict(data, ci_prob=probs, new_groups=args.new_group, seed=args.seed)
     if args.json:
-        print(table.to_json(orient="records", indent=2))
+        _print_json(table.to_dict(orient="records"))
     else:
         _print_frame(table)
     return 0
@@ -271,18 +308,65 @@ def _other_commands(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every error is one line on stderr and a non-zero exit status (2: bad
+    input or usage, 1: anything else, 130: interrupted by Ctrl-C)."""
     args = build_parser().parse_args(argv)
-    from ._validate import DataError
     from .fit import SamplingWarning
 
     warnings.simplefilter("default", SamplingWarning)
+    return _interruptible(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ._validate import DataError
+
     try:
         return args.func(args)
-    except (DataError, ValueError, KeyError, FileExistsError, FileNotFoundError,
-            ImportError) as err:
+    except (DataError, ValueError, KeyError, TypeError, FileExistsError, FileNotFoundError,
+            IsADirectoryError, NotADirectoryError, PermissionError, ImportError) as err:
         msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"bayescale: error: {msg}", file=sys.stderr)
+        _error(f"{msg}")
         return EXIT_USAGE
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):   # the reader went away (e.g. `| head`)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except MemoryError:
+        _error("out of memory; use fewer draws or fewer rows at a time")
+        return 1
+    except Exception as err:  # noqa: BLE001 - the CLI's contract: one line, never a traceback
+        _error(f"{type(err).__name__}: {err}")
+        return 1
+
+
+def _error(message: str) -> None:
+    text = " ".join(str(message).split()) or "unknown error"
+    print(f"bayescale: error: {text}", file=sys.stderr)
+
+
+def _interruptible(work: Any) -> int:
+    """Run ``work`` in a worker thread so that Ctrl-C is acted on at once, even while a
+    compiled sampler holds the worker: temporary files are removed and the process exits
+    with status 130 without a traceback."""
+    result: dict[str, int] = {}
+
+    def target() -> None:
+        result["code"] = work()
+
+    worker = threading.Thread(target=target, name="bayescale-cli", daemon=True)
+    try:
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        from .io import discard_temporaries
+
+        discard_temporaries()
+        print("bayescale: interrupted", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)   # the worker may be inside compiled code: do not wait for it
+    return result.get("code", 1)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
@@ -146,7 +145,9 @@ def _loo(fit: Fit) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)   # Pareto k: reported by compare itself
         warnings.simplefilter("ignore", RuntimeWarning)
-        return az.loo(fit.idata, pointwise=True, var_name=_observed_name(fit),
+        from arviz_stats import loo
+
+        return loo(fit.idata, pointwise=True, var_name=_observed_name(fit),
                       log_jacobian=jacobian)
 
 
@@ -188,7 +189,9 @@ def compare(fits: Mapping[str, Fit], *, pareto_k_threshold: float = 0.7) -> Comp
     if len(loos) > 1:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            table = az.compare(loos, round_to="none")
+            from arviz_stats import compare as arviz_compare
+
+            table = arviz_compare(loos, round_to="none")
     else:
         (name, res), = loos.items()
         table = pd.DataFrame({"rank": [0], "elpd_diff": [0.0], "dse": [0.0],

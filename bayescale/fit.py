@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import threading
 import time
 import warnings
@@ -16,15 +15,26 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Literal
 
-import arviz as az
 import numpy as np
 import pandas as pd
 import pymc as pm
 import xarray as xr
 
 from . import __version__
-from .build import Design, build_model, encode, model_data, structure_key
-from .hierarchy import by_name
+from .build import (
+    Centring,
+    Design,
+    build_model,
+    centring_from_draws,
+    default_centring,
+    encode,
+    law_fingerprint,
+    model_data,
+    structure_key,
+)
+from .config import configure_once
+from .hierarchy import by_name, dim_name, effect_name, sd_name
+from .io import ATTR, MAX_LOAD_BYTES, FitFileError, read_tree, write_tree
 from .laws import Law
 from .model import Model
 from .priors import DataScale
@@ -50,6 +60,9 @@ class Diagnostics:
     draws: int
     sampler: str
     sampling_seconds: float
+    target_accept: float = float("nan")
+    refits: int = 0                 # automatic refits after sampling problems (see fit())
+    history: tuple[str, ...] = ()   # one line per discarded attempt: what went wrong
 
     def problems(self) -> list[str]:
         out = []
@@ -86,11 +99,28 @@ def choose_sampler(sampler: Sampler = "auto") -> str:
     return "pymc"
 
 
+def check_sampling_args(*, draws: Any, tune: Any, chains: Any, target_accept: Any,
+                        seed: Any = None) -> None:
+    """Refuse sampler settings NUTS cannot use, naming the argument and what is expected."""
+    for name, value, least in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"{name} must be a whole number >= {least}, got {value!r}")
+    if isinstance(target_accept, bool) or not isinstance(target_accept, (int, float)) \
+            or not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must be a number in (0, 1) (the mean acceptance "
+                         f"probability NUTS adapts its step size to, e.g. 0.9), got "
+                         f"{target_accept!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or not 0 <= seed < 2**63):
+        raise ValueError(f"seed must be None or a whole number in [0, 2**63), got {seed!r}")
+
+
 def _sample_kwargs(sampler: str, chains: int, target_accept: float) -> dict[str, Any]:
     """Per-backend settings: mass matrices that learn the posterior's correlations."""
     if sampler in ("numpyro", "blackjax"):
         import jax
 
+        configure_once()
         method = "parallel" if jax.local_device_count() >= chains else "vectorized"
         nuts: dict[str, Any] = {"chain_method": method, "target_accept": target_accept}
         if sampler == "numpyro":
@@ -110,13 +140,14 @@ _COMPILE_LOCK = threading.Lock()
 compile_stats = {"compiled": 0, "reused": 0}
 
 
-def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = None) -> Any:
+def compiled_nutpie(model: Model, design: Design, pm_model: pm.Model | None = None,
+                    centring: Centring | None = None) -> Any:
     """nutpie's compiled model for ``design``'s structure (cached), holding ``design``'s data."""
     import nutpie
 
     if pm_model is None:
-        pm_model = build_model(model, design)
-    key = structure_key(model, design)
+        pm_model = build_model(model, design, centring)
+    key = structure_key(model, design, centring)
     with _COMPILE_LOCK:
         if key in _COMPILED:
             _COMPILED.move_to_end(key)
@@ -148,14 +179,14 @@ def _initial_point_func(pm_model: pm.Model) -> Any:
                                           shapes=[np.shape(point[n]) for n in names])
 
 
-def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, *, draws: int, tune: int,
-                   chains: int, seed: int | None, target_accept: float,
+def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, centring: Centring, *,
+                   draws: int, tune: int, chains: int, seed: int | None, target_accept: float,
                    progressbar: bool) -> xr.DataTree:
     """nutpie on the cached compiled model; coordinates and data groups of this design."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    compiled = compiled_nutpie(model, design, pm_model)
+    compiled = compiled_nutpie(model, design, pm_model, centring)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
     nuts = _sample_kwargs("nutpie", chains, target_accept)["nuts"]
@@ -164,17 +195,20 @@ def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, *, draws: i
                           cores=chains, seed=int(seed), progress_bar=progressbar, **nuts)
     patch_nutpie_idata(idata, pm_model, sampling_time=time.perf_counter() - start)
     post = idata["posterior"]
-    labels = {c: list(lv) for c, lv in design.levels.items() if c in post.dims}
+    labels = {dim: list(lv) for dim, lv in pm_model.coords.items()
+              if dim in post.dims and lv is not None}
     if labels:  # the compiled model keeps the group labels it was compiled with
         idata["posterior"] = post.to_dataset().assign_coords(labels)
     return idata
 
 
 def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostics:
+    from arviz_stats import ess, rhat
+
     post = idata["posterior"]
-    rhat = az.rhat(idata).to_dataset()
-    ess_b = az.ess(idata, method="bulk").to_dataset()
-    ess_t = az.ess(idata, method="tail").to_dataset()
+    rhat_values = rhat(idata).to_dataset()
+    ess_b = ess(idata, method="bulk").to_dataset()
+    ess_t = ess(idata, method="tail").to_dataset()
 
     def extreme(ds: xr.Dataset, fn: Any) -> float:
         values = [float(fn(ds[v].values)) for v in ds.data_vars if np.isfinite(ds[v].values).any()]
@@ -182,7 +216,7 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostic
 
     return Diagnostics(
         divergences=int(idata["sample_stats"]["diverging"].sum()),
-        max_rhat=extreme(rhat, np.nanmax),
+        max_rhat=extreme(rhat_values, np.nanmax),
         min_ess_bulk=extreme(ess_b, np.nanmin),
         min_ess_tail=extreme(ess_t, np.nanmin),
         chains=int(post.sizes["chain"]), draws=int(post.sizes["draw"]),
@@ -192,16 +226,71 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostic
 
 def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000,
         chains: int = 4, seed: int | None = None, sampler: Sampler = "auto",
-        target_accept: float = 0.9, progressbar: bool = True, warn: bool = True) -> Fit:
+        target_accept: float = 0.9, progressbar: bool = True, warn: bool = True,
+        refits: int = 2) -> Fit:
     """Draw from the posterior of ``model`` given ``data`` by NUTS.
 
-    Problems (divergences, R-hat > 1.01, bulk or tail ESS < 100 per chain) are raised as
-    :class:`SamplingWarning` and listed in ``Fit.diagnostics.problems()``.
+    When a run has divergent transitions or R-hat > 1.01, the model is refitted (at most
+    ``refits`` times) with a smaller step size (``target_accept`` moved to
+    ``1 - (1 - target_accept) / 4**k`` on the k-th refit: 0.9, 0.975, 0.994) and, for
+    hierarchical models, group effects re-parameterised per parameter and level from the
+    previous run's draws (:func:`bayescale.build.centring_from_draws`). Every attempt is listed
+    in ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
+    1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and listed
+    in ``Fit.diagnostics.problems()``.
     """
+    check_sampling_args(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
+                        seed=seed)
+    if isinstance(refits, bool) or not isinstance(refits, int) or refits < 0:
+        raise ValueError(f"refits must be a whole number >= 0, got {refits!r}")
     design = encode(model, data)
     backend = choose_sampler(sampler)
-    pm_model = build_model(model, design)
-    start = time.perf_counter()
+    centring = default_centring(model, design)
+    history: list[str] = []
+    total = 0.0
+    for attempt in range(refits + 1):
+        accept = 1 - (1 - target_accept) / 4**attempt
+        pm_model = build_model(model, design, centring)
+        run_seed = None if seed is None else seed + attempt
+        start = time.perf_counter()
+        idata = _run_nuts(model, design, pm_model, centring, backend, draws=draws, tune=tune,
+                          chains=chains, seed=run_seed, target_accept=accept,
+                          progressbar=progressbar)
+        seconds = time.perf_counter() - start
+        total += seconds
+        diagnostics = _diagnostics(idata, backend, seconds)
+        if diagnostics.divergences == 0 and diagnostics.max_rhat <= RHAT_MAX \
+                or attempt == refits:
+            break
+        history.append(f"attempt {attempt + 1}: target_accept {accept:.4g}, "
+                       f"{_describe_centring(centring)}: {diagnostics.divergences} divergences, "
+                       f"max R-hat {diagnostics.max_rhat:.3f}")
+        if model.hierarchy:
+            centring = centring_from_draws(model, design, idata["posterior"])
+    diagnostics = dataclasses.replace(diagnostics, sampling_seconds=round(total, 2),
+                                      target_accept=accept, refits=len(history),
+                                      history=tuple(history))
+    result = Fit(model=model, idata=idata, levels=design.levels, log_ref=design.log_ref,
+                 design=design, log_range=design.log_range, centring=centring,
+                 scale=design.scale, diagnostics=diagnostics)
+    result.idata.attrs[ATTR] = result._attrs_json()
+    if warn and not result.diagnostics.ok:
+        for problem in result.diagnostics.problems():
+            warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
+    return result
+
+
+def _describe_centring(centring: Centring) -> str:
+    flags = [f for cols in centring.values() for levels in cols.values() for f in levels]
+    if not flags:
+        return "no group effects"
+    return f"{sum(flags)} of {len(flags)} group effects centred"
+
+
+def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centring,
+              backend: str, *, draws: int, tune: int, chains: int, seed: int | None,
+              target_accept: float, progressbar: bool) -> xr.DataTree:
+    """One NUTS run on ``pm_model`` with the chosen backend."""
     quiet_loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.jax")]
     levels = [lg.level for lg in quiet_loggers]
     try:
@@ -211,26 +300,16 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ee]xplicitly requested dtype.*")
             if backend == "nutpie":
-                idata = _sample_nutpie(model, design, pm_model, draws=draws, tune=tune,
-                                       chains=chains, seed=seed, target_accept=target_accept,
-                                       progressbar=progressbar)
-            else:
-                idata = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
-                                  model=pm_model, progressbar=progressbar,
-                                  compute_convergence_checks=False,
-                                  **_sample_kwargs(backend, chains, target_accept))
+                return _sample_nutpie(model, design, pm_model, centring, draws=draws,
+                                      tune=tune, chains=chains, seed=seed,
+                                      target_accept=target_accept, progressbar=progressbar)
+            return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
+                             model=pm_model, progressbar=progressbar,
+                             compute_convergence_checks=False,
+                             **_sample_kwargs(backend, chains, target_accept))
     finally:
         for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)
-    seconds = time.perf_counter() - start
-    result = Fit(model=model, idata=idata, levels=design.levels, log_ref=design.log_ref,
-                 design=design,
-                 scale=design.scale, diagnostics=_diagnostics(idata, backend, seconds))
-    result.idata.attrs["bayescale"] = result._attrs_json()
-    if warn and not result.diagnostics.ok:
-        for problem in result.diagnostics.problems():
-            warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
-    return result
 
 
 class Fit:
@@ -238,11 +317,17 @@ class Fit:
 
     def __init__(self, *, model: Model, idata: xr.DataTree, levels: Mapping[str, Sequence[str]],
                  log_ref: Mapping[str, float], scale: DataScale, diagnostics: Diagnostics,
-                 design: Design | None = None) -> None:
+                 design: Design | None = None,
+                 log_range: Mapping[str, Sequence[float]] | None = None,
+                 centring: Centring | None = None) -> None:
         self.model = model
         self.idata = idata
         self.levels = {k: tuple(v) for k, v in levels.items()}
         self.log_ref = dict(log_ref)
+        self.log_range = {k: (float(v[0]), float(v[1])) for k, v in (log_range or {}).items()}
+        self.centring: Centring = {p: {c: tuple(bool(f) for f in flags)
+                                       for c, flags in cols.items()}
+                                   for p, cols in (centring or {}).items()}
         self.scale = scale
         self.diagnostics = diagnostics
         self.design = design  # the fitted data as encoded (None for a fit loaded from disk)
@@ -274,9 +359,11 @@ class Fit:
         if unknown:
             raise ValueError(f"unknown variable(s) {unknown}; the posterior has "
                              f"{sorted(self.posterior.data_vars)}")
-        table = az.summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti",
+        from arviz_stats import summary
+
+        table = summary(self.idata, var_names=names, ci_prob=ci_prob, ci_kind="eti",
                            round_to="none", fmt="wide")
-        medians = az.summary(self.idata, var_names=names, kind="stats_median",
+        medians = summary(self.idata, var_names=names, kind="stats_median",
                              round_to="none", fmt="wide")["median"]
         table.insert(0, "median", medians)
         return table
@@ -290,9 +377,12 @@ class Fit:
     def __repr__(self) -> str:
         d = self.diagnostics
         status = "ok" if d.ok else "PROBLEMS: " + "; ".join(d.problems())
+        refits = (f"; refitted {d.refits}x after sampling problems (diagnostics.history)"
+                  if d.refits else "")
         return (f"bayescale.Fit  {self.model.law.formula}\n  {d.chains} chains x {d.draws} "
-                f"draws ({d.sampler}, {d.sampling_seconds:.1f} s); divergences {d.divergences}, "
-                f"max R-hat {d.max_rhat:.4f}, min ESS bulk {d.min_ess_bulk:.0f}; {status}")
+                f"draws ({d.sampler}, {d.sampling_seconds:.1f} s){refits}; divergences "
+                f"{d.divergences}, max R-hat {d.max_rhat:.4f}, min ESS bulk "
+                f"{d.min_ess_bulk:.0f}; {status}")
 
     # ------------------------------------------------------------------ model criticism
     def pymc_model(self) -> pm.Model:
@@ -301,7 +391,8 @@ class Fit:
             raise ValueError("this fit was loaded from disk without its data; refit it to get "
                              "the PyMC model")
         if "pymc_model" not in self._cache:
-            self._cache["pymc_model"] = build_model(self.model, self.design)
+            self._cache["pymc_model"] = build_model(self.model, self.design,
+                                                    self.centring or None)
         return self._cache["pymc_model"]
 
     def log_likelihood(self) -> xr.Dataset:
@@ -335,6 +426,9 @@ class Fit:
             "model": self.model.to_dict(),
             "levels": {k: list(v) for k, v in self.levels.items()},
             "log_ref": self.log_ref,
+            "log_range": self.log_range,
+            "centring": self.centring,
+            "law_fingerprint": law_fingerprint(self.model.law, self.log_ref),
             "scale": self.scale.to_dict(),
             "diagnostics": asdict(self.diagnostics),
         }, sort_keys=True)
@@ -342,42 +436,79 @@ class Fit:
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Save as netCDF (``.nc``, h5netcdf) or zarr (``.zarr``); never pickle.
 
-        An existing file is kept unless ``overwrite=True``.
+        Written to a temporary file beside ``path`` and moved into place in one step. An
+        existing file is kept unless ``overwrite=True``, and even then only a fit bayescale
+        saved is replaced (see :mod:`bayescale.io`).
         """
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True (CLI: --force) to "
-                                  "replace it")
         tree = self.idata.copy()
-        tree.attrs = {**tree.attrs, "bayescale": self._attrs_json()}
-        tmp = path.with_name(path.name + ".partial")
-        if tmp.exists():
-            shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-        if path.suffix == ".zarr":
-            tree.to_zarr(tmp, consolidated=False)
-        else:
-            tree.to_netcdf(tmp, engine="h5netcdf")
-        if path.exists():
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        tmp.rename(path)  # written completely before it replaces anything
-        return path
+        tree.attrs = {**tree.attrs, ATTR: self._attrs_json()}
+        return write_tree(tree, path, overwrite=overwrite)
 
 
-def load(path: str | Path, *, law: Law | None = None) -> Fit:
-    """Load a fit saved by :meth:`Fit.save` (netCDF or zarr); draws are identical."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no saved fit at {path}")
-    if path.suffix == ".zarr" or path.is_dir():
-        tree = xr.open_datatree(path, engine="zarr", consolidated=False)
-    else:
-        tree = xr.open_datatree(path, engine="h5netcdf")
-    tree = tree.load()
-    tree.close()
-    raw = tree.attrs.get("bayescale")
-    if raw is None:
-        raise ValueError(f"{path} is not a bayescale fit (no 'bayescale' attribute)")
-    meta = json.loads(raw)
+_META_KEYS = ("model", "levels", "log_ref", "scale", "diagnostics")
+
+
+def expected_posterior_variables(model: Model) -> list[str]:
+    """Sampling-scale variables every posterior of ``model`` holds."""
+    names = []
+    for name, par in model.params.items():
+        if name in model.fixed:
+            continue
+        sname = par.sampling_name(name)
+        names.append(sname)
+        for col in model.hierarchy.get(name, ()):
+            names.append(effect_name(sname, col))
+            if sd_name(sname, col) not in model.fixed:
+                names.append(sd_name(sname, col))
+    return names
+
+
+def check_stored_law(law: Law, meta: Mapping[str, Any], path: str | Path) -> None:
+    """Refuse a law whose values differ from those of the law the fit was saved with."""
+    stored = meta.get("law_fingerprint")
+    if stored is None:
+        return
+    now = law_fingerprint(law, meta["log_ref"])
+    if len(now) != len(stored) or not np.allclose(now, np.asarray(stored, dtype=float),
+                                                  rtol=1e-6, atol=1e-12, equal_nan=True):
+        raise FitFileError(f"{path}: law {law.name!r} ({law.formula}) computes other values "
+                           "than the law this fit was saved with, at the same parameters; "
+                           "pass the law the fit was made with")
+
+
+def load(path: str | Path, *, law: Law | None = None, max_bytes: int = MAX_LOAD_BYTES) -> Fit:
+    """Load a fit saved by :meth:`Fit.save` (netCDF or zarr); draws are identical.
+
+    The file is opened lazily and refused if it declares more than ``max_bytes`` of arrays;
+    its metadata, the law (``law``, or the registered law of that name) and the group levels
+    are checked against the stored ones (:class:`~bayescale.io.FitFileError` otherwise).
+    """
+    tree, meta = read_tree(path, max_bytes=max_bytes)
+    missing = [k for k in _META_KEYS if k not in meta]
+    if missing:
+        raise FitFileError(f"{path}: the fit's metadata lacks {missing} (not written by "
+                           "bayescale, or damaged)")
+    missing_groups = [g for g in ("posterior", "sample_stats") if g not in tree.children]
+    if missing_groups:
+        raise FitFileError(f"{path}: the file has no {missing_groups} group(s)")
     model = Model.from_dict(meta["model"], law=law)
+    check_stored_law(model.law, meta, path)
+    expected = expected_posterior_variables(model)
+    absent = [v for v in expected if v not in tree["posterior"].dataset]
+    if absent:
+        raise FitFileError(f"{path}: posterior variables {absent} of model "
+                           f"{model.law.name} are missing (a different model, or a damaged file)")
+    for col, levels in meta["levels"].items():
+        dim = dim_name(col)
+        stored = [str(v) for v in tree["posterior"].dataset.coords[dim].values] \
+            if dim in tree["posterior"].dataset.coords else None
+        if stored != [str(v) for v in levels]:
+            raise FitFileError(f"{path}: the group levels of {col!r} in the metadata "
+                               f"({list(levels)[:6]}...) disagree with the posterior's "
+                               f"coordinates ({(stored or [])[:6]}...); the file was altered, so "
+                               "its group effects cannot be trusted")
     return Fit(model=model, idata=tree, levels=meta["levels"], log_ref=meta["log_ref"],
-               scale=DataScale(**meta["scale"]), diagnostics=Diagnostics(**meta["diagnostics"]))
+               log_range=meta.get("log_range"), centring=meta.get("centring"),
+               scale=DataScale(**meta["scale"]), diagnostics=Diagnostics(
+                   **{**meta["diagnostics"],
+                      "history": tuple(meta["diagnostics"].get("history", ()))}))

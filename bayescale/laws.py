@@ -26,7 +26,8 @@ import pytensor.tensor as pt
 
 from .priors import DataScale, Prior
 
-__all__ = ["Param", "Law", "get_law", "register_law", "law_from_function", "available_laws",
+__all__ = ["Param", "Law", "get_law", "register_law", "unregister_law", "law_from_function",
+           "available_laws",
            "chinchilla", "power_law", "kaplan", "compute_law", "data_constrained",
            "overtraining", "broken_power_law", "sigmoid_accuracy", "pass_at_k", "loss_to_loss",
            "rectified"]
@@ -480,10 +481,32 @@ _REGISTRY: dict[str, Callable[..., Law]] = {
 }
 
 
-def register_law(law: Law | Callable[..., Law], name: str | None = None) -> None:
-    """Make a law loadable by name (needed to reload a saved fit of a user-defined law)."""
-    factory = (lambda **_: law) if isinstance(law, Law) else law
-    _REGISTRY[name or (law.name if isinstance(law, Law) else law.__name__)] = factory
+_BUILT_IN = frozenset(_REGISTRY)
+
+
+def register_law(law: Law | Callable[..., Law], name: str | None = None, *,
+                 overwrite: bool = False) -> None:
+    """Make a law loadable by name (needed to reload a saved fit of a user-defined law).
+
+    A built-in law's name is refused; another registered name only with ``overwrite=True``.
+    """
+    key = name or (law.name if isinstance(law, Law) else law.__name__)
+    if key in _BUILT_IN:
+        raise ValueError(f"{key!r} is a built-in law and cannot be replaced; register yours "
+                         "under another name (register_law(law, name='my_law'))")
+    if key in _REGISTRY and not overwrite:
+        raise ValueError(f"a law named {key!r} is already registered; pass overwrite=True to "
+                         "replace it")
+    _REGISTRY[key] = (lambda **_: law) if isinstance(law, Law) else law
+
+
+def unregister_law(name: str) -> None:
+    """Remove a law added with :func:`register_law` (built-in laws stay)."""
+    if name in _BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in law and cannot be removed")
+    if name not in _REGISTRY:
+        raise ValueError(f"no registered law named {name!r}")
+    del _REGISTRY[name]
 
 
 def available_laws() -> list[str]:

@@ -62,8 +62,9 @@ class Model:
         self.columns = dict(columns or {})
         self.min_group_size = int(min_group_size)
         self.centered = centered
-        self.fixed = {k: float(v) for k, v in (fixed or {}).items()}
-        self.priors = dict(priors or {})
+        # "log_E_sd_family/model" and "log_E_sd_family:model" name the same spread
+        self.fixed = {k.replace("/", ":"): float(v) for k, v in (fixed or {}).items()}
+        self.priors = {k.replace("/", ":"): v for k, v in (priors or {}).items()}
         self._check_names()
 
     # ------------------------------------------------------------------ structure

@@ -13,7 +13,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from scipy import stats
 
-from .hierarchy import by_name, sd_name
+from .hierarchy import by_name, dim_name, sd_name
 from .predict import _pct, ci_probs, predict
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
     chooses and orders the levels of ``column`` shown (default: all, as in the first fit);
     long or many labels are drawn rotated."""
     first = next(iter(fits.values()))
-    levels = [str(v) for v in first.posterior[column].values]
+    dim = dim_name(column)
+    levels = [str(v) for v in first.posterior[dim].values]
     if groups is not None:
         unknown = [g for g in groups if str(g) not in levels]
         if unknown:
@@ -77,9 +78,9 @@ def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
     offsets = np.linspace(-0.15, 0.15, len(fits))
     q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
     for k, (label, fit) in enumerate(fits.items()):
-        by = fit.posterior[f"{param}_by_{column}"]
-        values = {str(v): v for v in by[column].values}
-        by = by.sel({column: [values[lv] for lv in levels]})
+        by = fit.posterior[by_name(param, column)]
+        values = {str(v): v for v in by[dim].values}
+        by = by.sel({dim: [values[lv] for lv in levels]})
         lo, med, hi = (by.quantile(qq, dim=("chain", "draw")).values for qq in q)
         x = np.arange(len(levels)) + offsets[k]
         ax.errorbar(x, med, yerr=[med - lo, hi - med], fmt="o", capsize=3, color=f"C{k}",
@@ -518,8 +519,9 @@ def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
                          f"in this model (group-level variables: {varying})")
     (prob,) = ci_probs(ci_prob)
     q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
-    levels = [str(v) for v in fit.posterior[column].values]
-    by = fit.posterior[name].stack(sample=("chain", "draw")).transpose(column, "sample").values
+    dim = dim_name(column)
+    levels = [str(v) for v in fit.posterior[dim].values]
+    by = fit.posterior[name].stack(sample=("chain", "draw")).transpose(dim, "sample").values
     lo, med, hi = np.quantile(by, q, axis=1)
     counts = _run_counts(fit, column, levels, data)
     pop = fit.posterior[param].values.reshape(-1)

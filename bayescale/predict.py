@@ -10,6 +10,7 @@ law graph as the fit; the observation adds the likelihood's noise.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -19,7 +20,7 @@ import pytensor
 import pytensor.tensor as pt
 import xarray as xr
 
-from ._validate import DataError, as_frame
+from ._validate import DataError, DataWarning, as_frame, group_labels
 from .build import _link_value, canonical_frame, log_mean_from_sampling, to_natural
 from .hierarchy import effect_name, sd_name
 
@@ -69,7 +70,7 @@ def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
         if col not in frame.columns:
             raise DataError(f"predict needs the grouping column {col!r} (parameters vary by it); "
                             f"add it, or choose a group (CLI: --group {col}=NAME or --new-group)")
-        labels = frame[col].astype(str).to_numpy()
+        labels = group_labels(frame, col).to_numpy()
         known = {lv: i for i, lv in enumerate(fit.levels[col])}
         unknown = sorted({lv for lv in labels if lv not in known})
         if unknown and not new_groups:
@@ -82,15 +83,35 @@ def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
     return codes
 
 
+def new_group_z(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Generator
+                ) -> dict[tuple[str, str], np.ndarray]:
+    """Standard-normal draws (samples, new levels) for every varying parameter and grouping
+    column with new levels (codes ``-1, -2, ...``): one draw per new level and posterior
+    sample, shared by all rows of that level."""
+    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    out = {}
+    for name in fit.model.params:
+        for col in fit.model.hierarchy.get(name, ()):
+            code = np.where(codes[col] == POPULATION, 0, codes[col])
+            n_new = int(max(0, -code.min(initial=0)))
+            out[(name, col)] = rng.standard_normal((n_samples, n_new))
+    return out
+
+
 def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
-                    rng: np.random.Generator) -> dict[str, np.ndarray]:
+                    rng: np.random.Generator | None = None,
+                    z_new: Mapping[tuple[str, str], np.ndarray] | None = None
+                    ) -> dict[str, np.ndarray]:
     """``u[s, i]`` for every model parameter (law and likelihood), shape (samples, rows).
 
-    Codes: ``>= 0`` a known level, ``-1, -2, ...`` new levels (drawn from the population),
+    Codes: ``>= 0`` a known level, ``-1, -2, ...`` new levels (drawn from the population with
+    ``z_new``, from :func:`new_group_z`; drawn here from ``rng`` when not given),
     ``POPULATION`` a zero group effect (the population location itself).
     """
     model = fit.model
     n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    if z_new is None:
+        z_new = new_group_z(fit, codes, rng if rng is not None else np.random.default_rng())
     out: dict[str, np.ndarray] = {}
     for name, par in model.params.items():
         sname = par.sampling_name(name)
@@ -104,10 +125,9 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
                   else _flat(fit, hname))
             zero = codes[col] == POPULATION
             code = np.where(zero, 0, codes[col])
-            n_new = int(max(0, -code.min(initial=0)))
-            z_new = rng.standard_normal((n_samples, n_new))
             known = _flat(fit, effect_name(sname, col))
-            effects = np.concatenate([known, sd[:, None] * z_new[:, ::-1]], axis=1)
+            fresh = sd[:, None] * z_new[(name, col)][:, ::-1]
+            effects = np.concatenate([known, fresh], axis=1)
             effect = effects[:, code]  # code -1 -> last column
             value = value + np.where(zero[None, :], 0.0, effect)
         out[name] = value
@@ -170,11 +190,66 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
     ``new_groups=True``, which draws the group from the population distribution.
     """
     probs = ci_probs(ci_prob)
+    if kind not in ("summary", "draws"):
+        raise ValueError(f"kind must be 'summary' or 'draws', got {kind!r}")
     frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
+    warn_far_outside(fit, frame)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
-    draws = predictive_draws(fit, frame, log_x, new_groups=new_groups,
-                             rng=np.random.default_rng(seed))
-    return format_draws(as_frame(data), draws.curve, draws.obs, probs, kind)
+    rng = np.random.default_rng(seed)
+    if kind == "draws":
+        draws = predictive_draws(fit, frame, log_x, new_groups=new_groups, rng=rng)
+        return format_draws(as_frame(data), draws.curve, draws.obs, probs, kind)
+    # Summaries in chunks of rows, so memory stays bounded whatever the number of rows;
+    # a new group's draws are made once and shared by every chunk.
+    codes = _group_codes(fit, frame, new_groups)
+    z_new = new_group_z(fit, codes, rng)
+    columns: dict[str, list[np.ndarray]] = {}
+    for rows in row_chunks(fit, len(frame)):
+        part = predictive_draws(fit, frame.iloc[rows], {k: v[:, rows] for k, v in log_x.items()},
+                                new_groups=new_groups, rng=rng,
+                                codes={c: v[rows] for c, v in codes.items()}, z_new=z_new)
+        for prefix, values in (("curve", part.curve), ("obs", part.obs)):
+            for col, stat in summarise_draws(values, probs, prefix).items():
+                columns.setdefault(col, []).append(stat)
+    out = as_frame(data).copy()
+    for col, parts in columns.items():
+        out[col] = np.concatenate(parts)
+    return out
+
+
+PREDICT_CHUNK_BYTES = 256 * 2**20   # working memory of one chunk of rows in predict
+
+
+def row_chunks(fit: Fit, n_rows: int) -> list[slice]:
+    """Slices of rows whose (samples x rows) working arrays fit in ``PREDICT_CHUNK_BYTES``:
+    about two arrays per parameter and input, and a few for the curve and the draws."""
+    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    arrays = 2 * (len(fit.model.params) + len(fit.model.law.inputs)) + 6
+    size = max(1, int(PREDICT_CHUNK_BYTES // (8 * n_samples * arrays)))
+    return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)] or [slice(0, 0)]
+
+
+FAR_DECADES = 5.0   # inputs this many decades beyond the fitted range get a warning
+
+
+def warn_far_outside(fit: Fit, frame: pd.DataFrame) -> None:
+    """Warn about inputs far beyond the fitted range (a units mix-up: 7 for 7e9 parameters)."""
+    for name, (lo, hi) in fit.log_range.items():
+        if name not in frame.columns:
+            continue
+        log_v = np.log10(frame[name].to_numpy(dtype=float))
+        below = np.log10(np.exp(lo)) - log_v
+        above = log_v - np.log10(np.exp(hi))
+        far = np.maximum(below, above)
+        if (far > FAR_DECADES).any():
+            i = int(np.argmax(far))
+            side = "below the smallest" if below[i] > above[i] else "above the largest"
+            edge = np.exp(lo if below[i] > above[i] else hi)
+            warnings.warn(f"{name} = {frame[name].iloc[i]:.4g} (row {i}) is {far[i]:.1f} decades "
+                          f"{side} {name} the fit saw ({edge:.4g}): check the units (e.g. "
+                          "parameters vs billions of parameters); predictions that far out "
+                          "are extrapolations of the law's form alone", DataWarning,
+                          stacklevel=3)
 
 
 class Draws(NamedTuple):
@@ -188,11 +263,14 @@ class Draws(NamedTuple):
 
 
 def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarray], *,
-                     new_groups: bool, rng: np.random.Generator) -> Draws:
+                     new_groups: bool, rng: np.random.Generator,
+                     codes: Mapping[str, np.ndarray] | None = None,
+                     z_new: Mapping[tuple[str, str], np.ndarray] | None = None) -> Draws:
     """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
     (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit)."""
-    codes = _group_codes(fit, frame, new_groups)
-    u = sampling_values(fit, codes, len(frame), rng)
+    if codes is None:
+        codes = _group_codes(fit, frame, new_groups)
+    u = sampling_values(fit, codes, len(frame), rng, z_new)
     log_curve, aux = _compiled(fit)(u, log_x)
     extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in fit.model.likelihood.columns
              if c in frame.columns}

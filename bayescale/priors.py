@@ -9,6 +9,8 @@ identity for real ones, so a prior ``Normal(mu=log(0.3), sigma=1)`` on ``alpha``
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,17 @@ __all__ = ["Prior", "DataScale"]
 _REAL_SUPPORT = {"Normal", "StudentT", "Cauchy", "Logistic", "Laplace", "SkewNormal"}
 _POSITIVE_SUPPORT = {"HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma",
                      "LogNormal", "InverseGamma", "Weibull"}
+# Names users carry over from other libraries, and PyMC's name for them.
+_ALIASES = {"mean": "mu", "loc": "mu", "sd": "sigma", "std": "sigma", "scale": "sigma",
+            "df": "nu", "rate": "beta"}
+
+
+def _arguments(dist: str) -> tuple[list[str], list[str]]:
+    """(every argument name, the required ones) of PyMC's ``dist``."""
+    params = inspect.signature(getattr(pm, dist).dist).parameters.values()
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and p.name != "cls"]
+    return [p.name for p in named], [p.name for p in named if p.default is p.empty]
 
 
 @dataclass(frozen=True)
@@ -36,9 +49,20 @@ class Prior:
                 f"unknown prior distribution {dist!r}; expected one of "
                 f"{sorted(_REAL_SUPPORT | _POSITIVE_SUPPORT)}"
             )
+        names, required = _arguments(dist)
         for key, value in args.items():
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if key not in names:
+                guess = _ALIASES.get(key) if _ALIASES.get(key) in names else next(
+                    iter(difflib.get_close_matches(key, names, n=1)), None)
+                hint = f" (did you mean {guess!r}?)" if guess else ""
+                raise ValueError(f"prior {dist}: unknown argument {key!r}{hint}; {dist} takes "
+                                 f"{', '.join(names)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
                 raise ValueError(f"prior {dist}: argument {key}={value!r} must be a finite number")
+        missing = [name for name in required if name not in args]
+        if missing:
+            raise ValueError(f"prior {dist}: missing required argument(s) {', '.join(missing)}")
         object.__setattr__(self, "dist", dist)
         object.__setattr__(self, "args", {k: float(v) for k, v in args.items()})
 

@@ -77,4 +77,10 @@ def test_registered_user_law_resolves_by_name():
                                                                  "A": "positive"},
                                name="inverse_test")
     bs.register_law(law)
-    assert bs.get_law("inverse_test") is law
+    try:
+        assert bs.get_law("inverse_test") is law
+        with pytest.raises(ValueError, match="already registered"):
+            bs.register_law(law)
+    finally:
+        bs.unregister_law("inverse_test")
+    assert "inverse_test" not in bs.available_laws()
