@@ -9,7 +9,7 @@
 __version__ = "0.1.0"
 
 from . import datasets, report, simulate  # noqa: E402
-from ._validate import DataError  # noqa: E402
+from ._validate import DataError, DataWarning  # noqa: E402
 from .calibrate import Backtest, backtest  # noqa: E402
 from .chain import chain_predict  # noqa: E402
 from .compare import CheckResult, CompareResult, check, compare, sensitivity  # noqa: E402
@@ -37,7 +37,7 @@ from .priors import Prior  # noqa: E402
 __all__ = [
     "available_laws", "Backtest", "configure", "backtest", "chain_predict", "check", "CheckResult",
     "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "Crossover",
-    "crossover", "DataError", "datasets", "Diagnostics", "Fit", "fit", "get_law",
+    "crossover", "DataError", "DataWarning", "datasets", "Diagnostics", "Fit", "fit", "get_law",
     "inverse_predict", "InversePrediction", "Law", "law_from_function", "load", "Model",
     "Param", "plots", "predict", "Prior", "prob_better", "register_law", "report",
     "SamplingWarning",

@@ -34,15 +34,16 @@ from .hierarchy import (
     CENTRING_THRESHOLD,
     add_nested_columns,
     by_name,
-    centred_name,
     dim_name,
     effect_name,
+    groups_mean_name,
     sd_name,
     z_name,
+    zero_sum_name,
 )
 from .laws import Law, Param
 from .model import Model
-from .priors import DataScale
+from .priors import DataScale, Prior
 
 __all__ = ["Design", "encode", "build_model", "model_data", "structure_key", "to_natural",
            "log_mean_from_sampling"]
@@ -183,17 +184,17 @@ def _link_value(par: Param, natural: float) -> float:
 
 
 # ---------------------------------------------------------------------------- the PyMC model
-Centring = dict[str, dict[str, tuple[bool, ...]]]   # param -> column -> centred per level
+Centring = dict[str, dict[str, bool]]   # param -> grouping column -> effects centred
 
 
 def default_centring(model: Model, design: Design) -> Centring:
-    """Which group effects are sampled centred, per parameter, column and level.
+    """Whether each parameter's effects of each grouping column are sampled centred.
 
-    ``Model(centered=True|False)`` applies to every level. Otherwise a level is centred when it
-    holds at least ``CENTERED_MIN_RUNS`` runs (its data then dominate its prior, and a
-    non-centred effect would form a funnel with the spread) and non-centred below (the prior
-    dominates, and a centred effect would form the funnel). :func:`centring_from_draws`
-    refines this per parameter from a fit's draws.
+    ``Model(centered=True|False)`` applies everywhere. Otherwise a column's effects are centred
+    when its median level holds at least ``CENTERED_MIN_RUNS`` runs (the data then dominate
+    the effects' prior, and non-centred effects would form a funnel with the spread) and
+    non-centred below (the prior dominates, and centred effects would form the funnel).
+    :func:`centring_from_draws` makes the choice per parameter from a fit's draws.
     """
     plan: Centring = {}
     for name, cols in model.hierarchy.items():
@@ -202,20 +203,22 @@ def default_centring(model: Model, design: Design) -> Centring:
         plan[name] = {}
         for col in cols:
             counts = np.bincount(design.codes[col], minlength=len(design.levels[col]))
+            import os as _os
             if model.centered is not None:
-                flags = np.full(len(counts), bool(model.centered))
+                plan[name][col] = bool(model.centered)
+            elif _os.environ.get("BS_FIRST") == "nc":
+                plan[name][col] = False
             else:
-                flags = counts >= CENTERED_MIN_RUNS
-            plan[name][col] = tuple(bool(f) for f in flags)
+                plan[name][col] = bool(np.median(counts) >= CENTERED_MIN_RUNS)
     return plan
 
 
 def centring_from_draws(model: Model, design: Design, posterior: Any,
                         threshold: float = CENTRING_THRESHOLD) -> Centring:
-    """Centre the levels whose value the data pin down: posterior sd of the level's value
-    (location plus effect, on the sampling scale) below ``threshold`` times the median group
-    spread; the others non-centred (Papaspiliopoulos, Roberts & Skold 2007: centring wins
-    when the data are informative relative to the spread, non-centring when they are not).
+    """Centre a parameter's effects of a column when the data pin its levels down: posterior
+    sd of a level's value (location plus effect, sampling scale) below ``threshold`` times
+    the group spread, for the median level; else non-centred (Papaspiliopoulos, Roberts &
+    Skold 2007: centring wins when the data are informative relative to the spread).
     ``Model(centered=True|False)`` is kept as given."""
     if model.centered is not None:
         return default_centring(model, design)
@@ -232,7 +235,7 @@ def centring_from_draws(model: Model, design: Design, posterior: Any,
             value = np.asarray(posterior[effect_name(sname, col)]) + np.asarray(
                 posterior[sname])[..., None]
             sd = value.reshape(-1, value.shape[-1]).std(axis=0)
-            plan[name][col] = tuple(bool(v) for v in sd < threshold * spread)
+            plan[name][col] = bool(np.median(sd) < threshold * spread)
     return plan
 
 
@@ -289,27 +292,48 @@ def _priors(model: Model, scale: DataScale) -> dict[str, Any]:
 OBS_DIM = "__obs__"   # the runs' dimension (grouping columns may be called "run")
 
 
-def _group_effect(sname: str, col: str, sd: Any, centred: tuple[bool, ...],
-                  levels: tuple[str, ...]) -> Any:
-    """The effects of one grouping column on one parameter (sampling scale), centred
-    (``b ~ Normal(0, sd)``) or non-centred (``b = sd z``, ``z ~ Normal(0, 1)``) per level."""
+def _zero_sum_effects(sname: str, col: str, sd: Any, centred: bool) -> Any:
+    """Effects of one grouping column on one parameter that sum to zero over its levels,
+    centred (``e ~ ZeroSumNormal(sd)``) or non-centred (``e = sd z``, ``z ~ ZeroSumNormal(1)``).
+    """
     dim = dim_name(col)
-    flags = np.asarray(centred, dtype=bool)
-    if flags.all():
-        return pm.Normal(effect_name(sname, col), 0.0, sd, dims=dim)
-    if not flags.any():
-        z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=dim)
-        return pm.Deterministic(effect_name(sname, col), sd * z, dims=dim)
-    on, off = np.flatnonzero(flags), np.flatnonzero(~flags)
-    model = pm.modelcontext(None)
-    model.add_coord(f"{sname}_{dim}_centred", [levels[i] for i in on])
-    model.add_coord(f"{sname}_{dim}_noncentred", [levels[i] for i in off])
-    b = pm.Normal(centred_name(sname, col), 0.0, sd, dims=f"{sname}_{dim}_centred")
-    z = pm.Normal(z_name(sname, col), 0.0, 1.0, dims=f"{sname}_{dim}_noncentred")
-    effect = pt.zeros(len(levels))
-    effect = pt.set_subtensor(effect[on], b)
-    effect = pt.set_subtensor(effect[off], sd * z)
-    return pm.Deterministic(effect_name(sname, col), effect, dims=dim)
+    if centred:
+        return pm.ZeroSumNormal(zero_sum_name(sname, col), sigma=sd, dims=dim)
+    return sd * pm.ZeroSumNormal(z_name(sname, col), sigma=1.0, dims=dim)
+
+
+def _population_and_means(sname: str, prior: Prior, args: Mapping[str, Any],
+                          spreads: Mapping[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """The location ``m`` of the groups' values, and from it the population location ``mu``
+    and each column's mean effect ``bbar_c`` (so that ``mu + sum_c bbar_c = m``).
+
+    Group effects ``b_c ~ Normal(0, sd_c)`` split into their mean ``bbar_c`` and zero-sum
+    deviations; the data see only ``m`` and the deviations, so ``m`` is sampled and the split
+    of ``m`` into ``mu`` and the ``bbar_c`` is drawn from its conditional distribution given
+    ``m``. For a Normal(mu0, s0) prior on ``mu``, ``m ~ Normal(mu0, sqrt(V))`` with
+    ``V = s0^2 + sum_c tau_c^2``, ``tau_c = sd_c / sqrt(K_c)``, and with prior draws
+    ``a_0 = mu0 + s0 u_0``, ``a_c = tau_c u_c`` (``u ~ Normal(0, 1)``) the conditional draw is
+    ``x_i = a_i + (v_i / V) (m - sum_j a_j)`` (``v_0 = s0^2``, ``v_c = tau_c^2``): the exact
+    model. Another prior family is placed on ``m`` itself (``mu = m - sum_c tau_c u_c``).
+    """
+    tau = dict(spreads)
+    means = {}
+    u = {col: pm.Normal(f"{sname}_u_{dim_name(col)}", 0.0, 1.0) for col in tau}
+    if prior.dist == "Normal" and set(prior.args) == {"mu", "sigma"}:
+        s0 = args["sigma"]
+        var = s0**2 + sum(t**2 for t in tau.values())
+        m = pm.Normal(groups_mean_name(sname), mu=args["mu"], sigma=pt.sqrt(var))
+        a0 = args["mu"] + s0 * pm.Normal(f"{sname}_u_population", 0.0, 1.0)
+        rest = m - a0 - sum(tau[c] * u[c] for c in tau)
+        mu = a0 + s0**2 / var * rest
+        for col in tau:
+            means[col] = tau[col] * u[col] + tau[col] ** 2 / var * rest
+    else:
+        m = prior.create(groups_mean_name(sname), args=args)
+        mu = m - sum(tau[c] * u[c] for c in tau)
+        for col in tau:
+            means[col] = tau[col] * u[col]
+    return m, mu, means
 
 
 def build_model(model: Model, design: Design, centring: Centring | None = None) -> pm.Model:
@@ -344,16 +368,26 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
             if name in model.fixed:
                 loc[name] = row[name] = pt.as_tensor_variable(_link_value(par, model.fixed[name]))
                 continue
-            loc[name] = prior(sname)
-            value = loc[name]
-            for col in model.hierarchy.get(name, ()):
+            cols = model.hierarchy.get(name, ())
+            if not cols:
+                loc[name] = row[name] = prior(sname)
+                continue
+            spreads, deviations = {}, {}
+            for col in cols:
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
                       else prior(hname))
-                effect = _group_effect(sname, col, sd, centring[name][col], design.levels[col])
-                value = value + effect[codes[col]]
+                spreads[col] = sd / np.sqrt(len(design.levels[col]))
+                deviations[col] = _zero_sum_effects(sname, col, sd, centring[name][col])
+            m, mu, means = _population_and_means(
+                sname, priors[sname], {a: data[f"prior_{sname}_{a}"] for a in priors[sname].args},
+                spreads)
+            loc[name] = pm.Deterministic(sname, mu)
+            row[name] = m + sum(deviations[c][codes[c]] for c in cols)
+            for col in cols:
+                effect = pm.Deterministic(effect_name(sname, col), deviations[col] + means[col],
+                                          dims=dim_name(col))
                 level[col][name] = loc[name] + effect
-            row[name] = value
 
         # Natural-scale population values and per-group values (other groupings at zero).
         population = to_natural(model.params, loc, log_ref)

@@ -37,6 +37,7 @@ from .hierarchy import by_name, dim_name, effect_name, sd_name
 from .io import ATTR, MAX_LOAD_BYTES, FitFileError, read_tree, write_tree
 from .laws import Law
 from .model import Model
+from .numpyro_nuts import population_value_names, sample_numpyro
 from .priors import DataScale
 
 __all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "load", "choose_sampler"]
@@ -115,14 +116,19 @@ def check_sampling_args(*, draws: Any, tune: Any, chains: Any, target_accept: An
         raise ValueError(f"seed must be None or a whole number in [0, 2**63), got {seed!r}")
 
 
+def _chain_method(chains: int) -> str:
+    """Chains in parallel over JAX devices when there are enough, else vectorised on one."""
+    import jax
+
+    configure_once()
+    return "parallel" if jax.local_device_count() >= chains else "vectorized"
+
+
 def _sample_kwargs(sampler: str, chains: int, target_accept: float) -> dict[str, Any]:
     """Per-backend settings: mass matrices that learn the posterior's correlations."""
     if sampler in ("numpyro", "blackjax"):
-        import jax
-
-        configure_once()
-        method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        nuts: dict[str, Any] = {"chain_method": method, "target_accept": target_accept}
+        nuts: dict[str, Any] = {"chain_method": _chain_method(chains),
+                                "target_accept": target_accept}
         if sampler == "numpyro":
             nuts["dense_mass"] = True
         return {"nuts_sampler": sampler, "nuts": nuts}
@@ -281,10 +287,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
 
 
 def _describe_centring(centring: Centring) -> str:
-    flags = [f for cols in centring.values() for levels in cols.values() for f in levels]
+    flags = [f for cols in centring.values() for f in cols.values()]
     if not flags:
         return "no group effects"
-    return f"{sum(flags)} of {len(flags)} group effects centred"
+    return f"{sum(flags)} of {len(flags)} sets of group effects centred"
 
 
 def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centring,
@@ -303,6 +309,15 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                 return _sample_nutpie(model, design, pm_model, centring, draws=draws,
                                       tune=tune, chains=chains, seed=seed,
                                       target_accept=target_accept, progressbar=progressbar)
+            if backend == "numpyro":
+                import os as _os
+                mode = _os.environ.get("BS_DENSE", "block")
+                dense = (population_value_names(pm_model) if mode == "block" and model.hierarchy
+                         else mode != "0")
+                return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
+                                      seed=seed, target_accept=target_accept, dense=dense,
+                                      chain_method=_chain_method(chains),
+                                      progressbar=progressbar)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,
@@ -325,8 +340,7 @@ class Fit:
         self.levels = {k: tuple(v) for k, v in levels.items()}
         self.log_ref = dict(log_ref)
         self.log_range = {k: (float(v[0]), float(v[1])) for k, v in (log_range or {}).items()}
-        self.centring: Centring = {p: {c: tuple(bool(f) for f in flags)
-                                       for c, flags in cols.items()}
+        self.centring: Centring = {p: {c: bool(flag) for c, flag in cols.items()}
                                    for p, cols in (centring or {}).items()}
         self.scale = scale
         self.diagnostics = diagnostics

@@ -33,7 +33,8 @@ import pandas as pd
 from .priors import Prior
 
 __all__ = ["parse_hierarchy", "add_nested_columns", "dim_name", "sd_name", "z_name",
-           "effect_name", "centred_name", "by_name", "DEFAULT_SD_PRIOR", "CENTERED_MIN_RUNS",
+           "effect_name", "zero_sum_name", "groups_mean_name",
+           "by_name", "DEFAULT_SD_PRIOR", "CENTERED_MIN_RUNS",
            "CENTRING_THRESHOLD"]
 
 CENTERED_MIN_RUNS = 10
@@ -58,9 +59,14 @@ def z_name(sampling_name: str, column: str) -> str:
     return f"{sampling_name}_z_{dim_name(column)}"
 
 
-def centred_name(sampling_name: str, column: str) -> str:
-    """The centred part of effects sampled partly centred, partly not."""
-    return f"{sampling_name}_centred_{dim_name(column)}"
+def zero_sum_name(sampling_name: str, column: str) -> str:
+    """Centred zero-sum deviations of the levels from their mean."""
+    return f"{sampling_name}_deviation_{dim_name(column)}"
+
+
+def groups_mean_name(sampling_name: str) -> str:
+    """The sampled location of the groups' values (population location plus mean effects)."""
+    return f"{sampling_name}_groups"
 
 
 def effect_name(sampling_name: str, column: str) -> str:

@@ -210,6 +210,11 @@ def read_tree(path: str | Path, *, max_bytes: int = MAX_LOAD_BYTES) -> tuple[xr.
     """
     path = Path(path)
     if not path.exists():
+        aside = sorted(path.absolute().parent.glob(f".{path.name}.*{_ASIDE_SUFFIX}"))
+        if aside:
+            raise FileNotFoundError(f"no saved fit at {path}: a save that replaced it was "
+                                    f"interrupted; the previous fit is kept at {aside[-1]} "
+                                    "(rename it back to use it)")
         raise FileNotFoundError(f"no saved fit at {path}")
     if not is_bayescale_fit(path):
         raise FitFileError(f"{path} is not a bayescale fit (no '{ATTR}' attribute at its "
@@ -218,7 +223,7 @@ def read_tree(path: str | Path, *, max_bytes: int = MAX_LOAD_BYTES) -> tuple[xr.
         if path.is_dir():
             tree = xr.open_datatree(path, engine="zarr", consolidated=False)
         else:
-            tree = xr.open_datatree(path, engine="h5netcdf")
+            tree = xr.open_datatree(path, engine="h5netcdf", phony_dims="sort")
     except (OSError, ValueError, KeyError) as err:
         raise FitFileError(f"{path}: unreadable fit file ({type(err).__name__}: {err})") \
             from None

@@ -14,6 +14,8 @@ from bayescale.datasets import highest_loss_excluded
 from bayescale.replications.chinchilla import EPOCH_ESTIMATES
 from bayescale.simulate import simulate_runs
 
+from .conftest import seed_for
+
 FAST = {"draws": 300, "tune": 400, "chains": 2}
 
 
@@ -31,6 +33,7 @@ def test_bad_holdout_spec(spec, message):
         parse_holdout(spec)
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 def test_baseline_reproduces_epoch():
     # Same data, loss, delta and optimiser as Epoch AI: the point estimates must agree to
@@ -38,7 +41,8 @@ def test_baseline_reproduces_epoch():
     # third of a standard error. The bootstrap sd with 100 resamples has ~7% Monte Carlo
     # error; we accept +-35% of Epoch's sd (4000 resamples).
     runs = highest_loss_excluded(bs.datasets.load("chinchilla_epoch"), 5)
-    base = HuberBootstrap(bs.Model("chinchilla"), starts=16, bootstrap=100, seed=0).fit(runs)
+    base = HuberBootstrap(bs.Model("chinchilla"), starts=16, bootstrap=100,
+                          seed=seed_for(0)).fit(runs)
     est = {k: float(np.exp(v)) for k, v in base.params().items()}
     for name, se in (("alpha", 0.0154), ("beta", 0.0206), ("E", 0.0257)):
         assert abs(est[name] - EPOCH_ESTIMATES[name][0]) < se / 3, (name, est[name])
@@ -53,17 +57,18 @@ def families():
                         group_sizes={"a": 30, "b": 30, "c": 30, "d": 30},
                         spreads={"E": 0.08, "A": 0.25}, ranges={"N": (5e7, 1e10),
                                                                 "D": (1e9, 3e11)},
-                        sigma=0.01, seed=21)
+                        sigma=0.01, seed=seed_for(21))
     return sim.runs
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 def test_backtest_largest_runs_well_specified(families):
     model = bs.Model("chinchilla", hierarchy={"E": "family", "A": "family"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
         bt = backtest(model, families, holdout="largest:5", bootstrap=50, starts=8,
-                      fit_kwargs=FAST, seed=1)
+                      fit_kwargs=FAST, seed=seed_for(1))
     table = bt.table()
     assert bt.n_heldout == 20 and set(table.index) == {"bayescale", "baseline"}
     # Data simulated from the fitted model: 90% intervals should cover ~90% of 20 runs;
@@ -81,7 +86,7 @@ def test_backtest_folds_identical_under_process_pool(families):
     # Leave-one-family-out over 2 families; spawn avoids forking a process that holds JAX.
     model = bs.Model("chinchilla", hierarchy={"E": "family"})
     data = families[families["family"].isin(["a", "b", "c"])]
-    kwargs = dict(holdout="group:a,b", baseline=False, fit_kwargs=FAST, seed=4)
+    kwargs = dict(holdout="group:a,b", baseline=False, fit_kwargs=FAST, seed=seed_for(4))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
         serial = backtest(model, data, **kwargs)
@@ -104,6 +109,6 @@ def test_backtest_on_a_local_dask_cluster(families):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bs.SamplingWarning)
             out = backtest(model, data, holdout="group:*", baseline=False, fit_kwargs=FAST,
-                           seed=4, executor=client.get_executor())
+                           seed=seed_for(4), executor=client.get_executor())
     assert out.labels == ["family=a", "family=b", "family=c"] and out.n_heldout == 90
     assert 0.0 <= out.table().loc["bayescale", "coverage_90"] <= 1.0

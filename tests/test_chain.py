@@ -9,6 +9,10 @@ import bayescale as bs
 from bayescale.chain import chain_predict
 from bayescale.simulate import simulate_runs
 
+from .conftest import seed_for
+
+pytestmark = pytest.mark.statistical
+
 LOSS = {"E": 2.0, "A": 400.0, "alpha": 0.15}
 ACC = {"floor": 0.25, "headroom": 0.8, "slope": -4.0, "x50": 2.6}
 TARGET_C = 1e23  # two decades beyond the largest loss run
@@ -23,29 +27,29 @@ def true_accuracy(c):
 @pytest.fixture(scope="module")
 def stages():
     loss_runs = simulate_runs("compute", population=LOSS, group_sizes={"g": 40},
-                              ranges={"C": (1e17, 1e21)}, sigma=0.01, seed=1).runs
+                              ranges={"C": (1e17, 1e21)}, sigma=0.01, seed=seed_for(1)).runs
     acc_law = bs.get_law("sigmoid_accuracy", x="L", scale="identity")
     acc_runs = simulate_runs(acc_law, population=ACC, group_sizes={"g": 60},
                              ranges={"L": (2.1, 3.6)}, noise="binomial", trials=500,
-                             target="accuracy", seed=2).runs
+                             target="accuracy", seed=seed_for(2)).runs
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        first = bs.Model("compute").fit(loss_runs, seed=3, progressbar=False)
+        first = bs.Model("compute").fit(loss_runs, seed=seed_for(3), progressbar=False)
         second = bs.Model(acc_law, likelihood="binomial", target="accuracy",
-                          fixed={"floor": 0.25}).fit(acc_runs, seed=4, progressbar=False)
+                          fixed={"floor": 0.25}).fit(acc_runs, seed=seed_for(4), progressbar=False)
     return first, second
 
 
 def test_chain_covers_truth(stages):
-    out = chain_predict(*stages, {"C": [TARGET_C]}, ci_prob=0.95, seed=0)
+    out = chain_predict(*stages, {"C": [TARGET_C]}, ci_prob=0.95, seed=seed_for(0))
     assert out["curve_eti95_lb"][0] <= true_accuracy(TARGET_C) <= out["curve_eti95_ub"][0]
 
 
 def test_chain_carries_first_stage_uncertainty(stages):
     first, second = stages
-    chained = chain_predict(first, second, {"C": [TARGET_C]}, ci_prob=0.9, seed=0)
+    chained = chain_predict(first, second, {"C": [TARGET_C]}, ci_prob=0.9, seed=seed_for(0))
     point_loss = first.predict({"C": [TARGET_C]})["curve_median"][0]
-    plugged = second.predict({"L": [point_loss]}, ci_prob=0.9, seed=0)
+    plugged = second.predict({"L": [point_loss]}, ci_prob=0.9, seed=seed_for(0))
     width = {k: t["curve_eti90_ub"][0] - t["curve_eti90_lb"][0]
              for k, t in (("chain", chained), ("plug-in", plugged))}
     # Plugging in the median loss drops stage 1's extrapolation uncertainty; a chain that did

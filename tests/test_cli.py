@@ -46,6 +46,7 @@ def test_predict_known_group_json(saved_fit):
     assert rows[0]["curve_eti90_lb"] < rows[0]["curve_median"] < rows[0]["curve_eti90_ub"]
 
 
+@pytest.mark.statistical
 def test_predict_new_group_is_wider(saved_fit):
     tmp, fit = saved_fit
     known = json.loads(run("predict", str(fit), str(tmp / "new.csv"), "--group", "fam0",

@@ -17,6 +17,10 @@ import pytest
 import bayescale as bs
 from bayescale.simulate import simulate_runs
 
+from .conftest import seed_for
+
+pytestmark = pytest.mark.statistical
+
 
 def _epochs_to_unique(x):
     return {"U": x["D"] / x["epochs"]}
@@ -95,7 +99,7 @@ def _fit_case(case, seed):
 @pytest.mark.parametrize("name", list(CASES))
 def test_law_recovers_truth(name):
     case = CASES[name]
-    fit = _fit_case(case, seed=3)
+    fit = _fit_case(case, seed=seed_for(3))
     d = fit.diagnostics
     assert d.divergences <= 5 and d.max_rhat < 1.02, fit.diagnostics.problems()
     truth = {**case["truth"], **case.get("extra_truth", {})}

@@ -14,6 +14,8 @@ import bayescale as bs  # noqa: E402
 from bayescale import plots  # noqa: E402
 from bayescale.simulate import simulate_runs  # noqa: E402
 
+from .conftest import seed_for
+
 
 @pytest.fixture(autouse=True)
 def close_figures():
@@ -26,7 +28,7 @@ def tiny_backtest():
     """Two families of a one-input power law, the 4 largest runs of each held out."""
     sim = simulate_runs("power_law:C", population={"E": 1.8, "A": 500.0, "alpha": 0.15},
                         group_sizes={"a": 16, "b": 16}, spreads={"E": 0.1},
-                        ranges={"C": (1e16, 1e21)}, sigma=0.01, seed=3)
+                        ranges={"C": (1e16, 1e21)}, sigma=0.01, seed=seed_for(3))
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
     return bs.backtest(model, sim.runs, holdout="largest:4", baseline=True, bootstrap=20,
                        starts=4, fit_kwargs={"draws": 200, "tune": 200, "chains": 2})
@@ -126,7 +128,7 @@ def test_plot_isoflop(pooled_fit, simulation):
     fig = plots.plot_isoflop(pooled_fit, budgets, data=runs, ci_prob=0.9)
     (ax,) = fig.axes
     assert_labelled(ax, "log")
-    opt = pooled_fit.compute_optimal(budgets, groups="population", ci_prob=0.9, seed=0)
+    opt = pooled_fit.compute_optimal(budgets, groups="population", ci_prob=0.9, seed=seed_for(0))
     log_c = np.log10(6 * runs["N"] * runs["D"])
     for c, n_star in zip(budgets, opt["N_opt_median"], strict=True):
         (marker,) = by_gid(ax, f"optimum {c:g}")
@@ -148,7 +150,8 @@ def test_plot_frontier(pooled_fit):
     compute = np.geomspace(1e18, 1e24, 7)
     fig = plots.plot_frontier(pooled_fit, compute, ci_prob=(0.5, 0.9))
     assert len(fig.axes) == 2
-    table = pooled_fit.compute_optimal(compute, groups="population", ci_prob=(0.5, 0.9), seed=0)
+    table = pooled_fit.compute_optimal(compute, groups="population", ci_prob=(0.5, 0.9),
+                                       seed=seed_for(0))
     for ax, q in zip(fig.axes, ("N_opt", "tokens_per_parameter"), strict=True):
         assert_labelled(ax, "log", "log")
         (median,) = by_gid(ax, "median population")
@@ -212,7 +215,7 @@ def test_plot_pit_histograms(tiny_backtest):
 def test_plot_crossover(pooled_fit):
     result = bs.crossover(pooled_fit, {"family": "fam0"}, {"family": "sparse"}, along="N",
                           grid=np.geomspace(1e6, 1e12, 60), fixed={"D": lambda n: 20 * n},
-                          seed=1)
+                          seed=seed_for(1))
     assert result.draws.size > 0
     fig = plots.plot_crossover(result, title="fam0 vs sparse")
     (ax,) = fig.axes

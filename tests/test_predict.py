@@ -9,6 +9,8 @@ import pytest
 import bayescale as bs
 from bayescale.predict import chinchilla_closed_form
 
+from .conftest import seed_for
+
 POINT = {"N": 7e10, "D": 1.4e12}
 
 
@@ -16,9 +18,10 @@ def width(table, prefix="curve", p="90"):
     return table[f"{prefix}_eti{p}_ub"] - table[f"{prefix}_eti{p}_lb"]
 
 
+@pytest.mark.statistical
 def test_new_group_is_wider_than_known(pooled_fit):
-    known = pooled_fit.predict({**POINT, "family": "fam0"}, ci_prob=0.9, seed=1)
-    new = pooled_fit.predict({**POINT, "family": "unseen"}, ci_prob=0.9, seed=1,
+    known = pooled_fit.predict({**POINT, "family": "fam0"}, ci_prob=0.9, seed=seed_for(1))
+    new = pooled_fit.predict({**POINT, "family": "unseen"}, ci_prob=0.9, seed=seed_for(1),
                              new_groups=True)
     # A new family adds the population spread of E and A (log sd ~0.1-0.3) to the
     # extrapolation uncertainty: its interval must be clearly wider, not marginally.
@@ -34,7 +37,7 @@ def test_unknown_group_raises_with_known_levels(pooled_fit):
 
 def test_rows_of_one_new_group_share_its_draw(pooled_fit):
     rows = pd.DataFrame({"N": [1e9, 1e9], "D": [2e10, 2e10], "family": ["x", "x"]})
-    out = pooled_fit.predict(rows, new_groups=True, seed=3, kind="draws")
+    out = pooled_fit.predict(rows, new_groups=True, seed=seed_for(3), kind="draws")
     np.testing.assert_array_equal(out["curve"].values[:, 0], out["curve"].values[:, 1])
 
 
@@ -84,19 +87,20 @@ def test_save_load_identical_draws(pooled_fit, tmp_path, suffix):
         np.testing.assert_array_equal(again.posterior[name].values,
                                       pooled_fit.posterior[name].values)
     assert again.model.to_dict() == pooled_fit.model.to_dict()
-    a = pooled_fit.predict({**POINT, "family": "fam2"}, seed=5)
-    b = again.predict({**POINT, "family": "fam2"}, seed=5)
+    a = pooled_fit.predict({**POINT, "family": "fam2"}, seed=seed_for(5))
+    b = again.predict({**POINT, "family": "fam2"}, seed=seed_for(5))
     pd.testing.assert_frame_equal(a, b)
     with pytest.raises(FileExistsError):
         pooled_fit.save(path)
 
 
+@pytest.mark.statistical
 def test_sampling_problems_are_reported():
     sim = bs.simulate.simulate_runs(
         "power_law:C", population={"E": 2.0, "A": 5.0, "alpha": 0.2}, group_sizes={"g": 30},
-        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=1)
+        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=seed_for(1))
     with pytest.warns(bs.SamplingWarning):
-        fit = bs.Model("power_law:C").fit(sim.runs, draws=15, tune=5, chains=2, seed=1,
+        fit = bs.Model("power_law:C").fit(sim.runs, draws=15, tune=5, chains=2, seed=seed_for(1),
                                           progressbar=False)
     assert not fit.diagnostics.ok and fit.diagnostics.problems()
 
@@ -109,10 +113,10 @@ def test_user_law_fits_and_reloads(tmp_path):
                                                       "a": "positive"})
     sim = bs.simulate.simulate_runs(law, population={"E": 2.0, "A": 3000.0, "a": 0.2},
                                     group_sizes={"g": 40}, ranges={"C": (1e17, 1e21)},
-                                    sigma=0.01, seed=2)
+                                    sigma=0.01, seed=seed_for(2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bs.SamplingWarning)
-        fit = bs.Model(law).fit(sim.runs, draws=500, tune=500, seed=3, progressbar=False)
+        fit = bs.Model(law).fit(sim.runs, draws=500, tune=500, seed=seed_for(3), progressbar=False)
     _, lo, hi = fit.interval("a", 0.99)
     assert lo <= 0.2 <= hi
     fit.save(tmp_path / "u.nc")

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import TRUTH, draws
 
+pytestmark = pytest.mark.statistical
+
 
 def test_sampler_converged(pooled_fit):
     d = pooled_fit.diagnostics
@@ -63,6 +65,12 @@ def test_sparse_family_is_less_certain(pooled_fit):
 
 
 def test_parameterisation_choice_recorded_in_posterior(pooled_fit):
-    # 40-run families: centred effects are sampled directly (no z variable).
-    assert "log_E_effect_family" in pooled_fit.posterior
-    assert "log_E_z_family" not in pooled_fit.posterior
+    # 40-run families: centred zero-sum deviations are sampled directly (no z variable), and
+    # the choice is kept on the fit (a refit may change it: it is then in the history).
+    if not pooled_fit.diagnostics.refits:
+        assert pooled_fit.centring == {"E": {"family": True}, "A": {"family": True}}
+    for p in ("log_E", "log_A_ref"):
+        centred = pooled_fit.centring[p.removeprefix("log_").removesuffix("_ref")]["family"]
+        assert (f"{p}_deviation_family" in pooled_fit.posterior) == centred
+        assert (f"{p}_z_family" in pooled_fit.posterior) == (not centred)
+        assert f"{p}_effect_family" in pooled_fit.posterior

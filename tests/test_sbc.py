@@ -37,6 +37,8 @@ from bayescale.sbc import (
 )
 from bayescale.simulate import simulate_runs
 
+from .conftest import seed_for
+
 P_MIN = 1e-3
 DRAWS, THIN = 200, 4                       # 2 chains x 200 draws, every 4th: L = 100
 FIT = {"chains": 2, "tune": 400}
@@ -46,7 +48,8 @@ FIT = {"chains": 2, "tune": 400}
 def design():
     """20 runs of a compute law, C log-uniform over 4 decades."""
     sim = simulate_runs("power_law:C", population={"E": 2.0, "A": 50.0, "alpha": 0.3},
-                        group_sizes={"g": 20}, ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=1)
+                        group_sizes={"g": 20}, ranges={"C": (1e17, 1e21)}, sigma=0.02,
+                        seed=seed_for(1))
     return sim.runs.drop(columns="family")
 
 
@@ -55,7 +58,7 @@ def family_design():
     """4 families x 5 runs (non-centred effects: median group < 10 runs)."""
     sim = simulate_runs("power_law:C", population={"E": 2.0, "A": 50.0, "alpha": 0.3},
                         group_sizes={f"f{i}": 5 for i in range(4)}, spreads={"E": 0.2},
-                        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=1)
+                        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=seed_for(1))
     return sim.runs
 
 
@@ -118,21 +121,21 @@ def test_impossible_prior_data_are_redrawn_and_counted(design, monkeypatch):
     wild = bs.Model("power_law:C", priors={"sigma": bs.Prior("Normal", mu=np.log(100.0),
                                                              sigma=1.0)})
     monkeypatch.setattr(sbc_module, "run_simulation", _fake_worker)
-    result = sbc(wild, design, simulations=20, seed=1)
+    result = sbc(wild, design, simulations=20, seed=seed_for(1))
     assert result.rejected > 0
     assert np.isfinite(result.diagnostics[["y_min", "y_max"]].to_numpy()).all()
     assert (result.diagnostics["y_min"] > 0).all()
     with pytest.raises(RuntimeError, match="prior draws gave data"):
         sbc(bs.Model("power_law:C", priors={"sigma": bs.Prior("Normal", mu=np.log(1e4),
                                                               sigma=0.1)}),
-            design, simulations=5, seed=1, max_rejected=10)
+            design, simulations=5, seed=seed_for(1), max_rejected=10)
 
 
 def test_tasks_pickle(design, monkeypatch):
     seen = []
     with monkeypatch.context() as patch:
         patch.setattr(sbc_module, "run_simulation", lambda *a: seen.append(a) or _fake_worker())
-        sbc(bs.Model("power_law:C"), design, simulations=2, seed=1)
+        sbc(bs.Model("power_law:C"), design, simulations=2, seed=seed_for(1))
     restored = pickle.loads(pickle.dumps((run_simulation, seen[0])))
     assert restored[0] is run_simulation and restored[1][0] == seen[0][0]
 
@@ -141,9 +144,10 @@ def test_tasks_pickle(design, monkeypatch):
 @pytest.fixture(scope="module")
 def power_law_sbc(design):
     return sbc(bs.Model("power_law:C"), design, simulations=60, draws=DRAWS, thin=THIN,
-               seed=20, fit_kwargs=FIT)
+               seed=seed_for(20), fit_kwargs=FIT)
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 def test_power_law_is_calibrated(power_law_sbc):
     result = power_law_sbc
@@ -164,14 +168,15 @@ def test_rank_histogram_figure(power_law_sbc):
 def test_executor_gives_the_same_ranks(design, power_law_sbc):
     with ThreadPoolExecutor(2) as pool:
         parallel = sbc(bs.Model("power_law:C"), design, simulations=4, draws=DRAWS, thin=THIN,
-                       seed=20, fit_kwargs=FIT, executor=pool)
+                       seed=seed_for(20), fit_kwargs=FIT, executor=pool)
     pd.testing.assert_frame_equal(parallel.ranks, power_law_sbc.ranks.iloc[:4])
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 def test_hierarchical_model_is_calibrated(family_design):
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
-    result = sbc(model, family_design, simulations=30, draws=DRAWS, thin=THIN, seed=21,
+    result = sbc(model, family_design, simulations=30, draws=DRAWS, thin=THIN, seed=seed_for(21),
                  fit_kwargs=FIT)
     table = result.summary()
     assert "log_E_sd_family" in table.index and len(table) == 6
@@ -179,6 +184,7 @@ def test_hierarchical_model_is_calibrated(family_design):
     assert table["p_value"].min() > P_MIN, table
 
 
+@pytest.mark.statistical
 @pytest.mark.slow
 def test_negative_control_wrong_prior_in_the_fit(design):
     """Data simulated with log alpha ~ N(log 0.3, 1), fitted with N(log 0.3 + 1, 0.3): the
@@ -186,7 +192,7 @@ def test_negative_control_wrong_prior_in_the_fit(design):
     wrong = bs.Model("power_law:C", priors={
         "alpha": bs.Prior("Normal", mu=float(np.log(0.3)) + 1.0, sigma=0.3)})
     result = sbc(bs.Model("power_law:C"), design, fit_model=wrong, simulations=30,
-                 draws=DRAWS, thin=THIN, seed=22, fit_kwargs=FIT)
+                 draws=DRAWS, thin=THIN, seed=seed_for(22), fit_kwargs=FIT)
     table = result.summary()
     assert table.loc["log_alpha", "p_value"] < P_MIN, table
     assert table.loc["log_alpha", "mean_rank"] < 0.35, table
@@ -197,7 +203,8 @@ def test_fit_path_without_nutpie(design):
     """Any other sampler goes through bayescale.fit for each simulation."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = sbc(bs.Model("power_law:C"), design, simulations=2, draws=40, thin=2, seed=5,
+        result = sbc(bs.Model("power_law:C"), design, simulations=2, draws=40, thin=2,
+                     seed=seed_for(5),
                      fit_kwargs={"sampler": "pymc", "chains": 1, "tune": 40})
     assert result.n_draws == 20 and result.failed == 0
     assert result.ranks.shape == (2, 5) and result.ranks.max().max() <= 20

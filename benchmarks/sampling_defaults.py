@@ -1,0 +1,198 @@
+"""Clean sampling by default: divergences, R-hat and ESS of the default fit, over seeds.
+
+    python benchmarks/sampling_defaults.py [--seeds 10] [--cases NAME,...] [--out DIR]
+
+Cases:
+
+* each shipped data set's natural hierarchical model (the model a user of that data set fits
+  first; see ``real_cases``), fitted with every default left as it is;
+* few-group simulations: 2, 3 and 5 groups of unequal size (40, 12, 25, 6, 18 runs), every
+  law parameter varying by group, 2% log-normal noise, for the Chinchilla law and a power law
+  in compute; a new simulation per seed.
+
+Each (case, seed) is one default ``Model.fit`` in a fresh process (so compilation is counted
+and no state is shared). Writes ``sampling_defaults.jsonl`` (one line per fit) and
+``sampling_defaults.md`` (one row per case) under ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SIM_LAWS = {
+    "chinchilla": dict(population={"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34,
+                                   "beta": 0.30},
+                       spreads={"E": 0.08, "A": 0.3, "B": 0.3, "alpha": 0.1, "beta": 0.1},
+                       ranges={"N": (5e7, 1e10), "D": (1e9, 3e11)}),
+    "power_law:C": dict(population={"E": 1.7, "A": 2e3, "alpha": 0.15},
+                        spreads={"E": 0.08, "A": 0.3, "alpha": 0.1},
+                        ranges={"C": (1e17, 1e21)}),
+}
+SIM_SIZES = (40, 12, 25, 6, 18)
+SIM_GROUPS = (2, 3, 5)
+
+
+def thin_log(frame: pd.DataFrame, by: str, x: str, k: int) -> pd.DataFrame:
+    """At most ``k`` rows per group, log-spaced in ``x``."""
+    parts = []
+    for _, group in frame.groupby(by):
+        group = group.sort_values(x)
+        idx = np.unique(np.geomspace(1, len(group), k).astype(int) - 1)
+        parts.append(group.iloc[idx])
+    return pd.concat(parts, ignore_index=True)
+
+
+def real_cases() -> dict:
+    """``{name: (Model, runs)}``: the natural hierarchical model of each shipped data set."""
+    import bayescale as bs
+    from bayescale.datasets import highest_loss_excluded, obsscaling_long
+    from bayescale.replications.obsscaling import ITEMS
+
+    out = {}
+    out["chinchilla_epoch"] = (bs.Model("chinchilla"), highest_loss_excluded(
+        bs.datasets.load("chinchilla_epoch"), 5))
+    db = bs.datasets.load("datablations")
+    out["datablations"] = (bs.Model("data_constrained"),
+                           db[db["used_in_paper_fit"]][["N", "D", "U", "loss"]])
+    rep = bs.datasets.load("datablations_repetition")
+    out["datablations_repetition"] = (
+        bs.Model("data_constrained", hierarchy={"E": "corpus", "A": "corpus", "B": "corpus"}),
+        rep[rep["final"]][["N", "D", "U", "loss", "corpus"]])
+    obs = obsscaling_long()
+    obs = obs[obs["task"].isin(list(ITEMS)) & obs["C"].notna() & (obs["flag"] == "")].copy()
+    obs["trials"] = obs["task"].map(ITEMS)
+    out["obsscaling"] = (bs.Model("sigmoid_accuracy:C", likelihood="beta_binomial",
+                                  target="accuracy", hierarchy={"x50": ["family", "task"],
+                                                                "slope": "task",
+                                                                "headroom": "task"},
+                                  fixed={"floor": 0.25}, min_group_size=1), obs)
+    rnsl = bs.datasets.load("revisiting_nsl")
+    rnsl = rnsl[(rnsl["y"] > 0) & ~rnsl["heldout"]].rename(columns={"y": "loss"})
+    for domain in ("BB", "LM", "NMT", "IC"):
+        sub = thin_log(rnsl[rnsl["domain"] == domain], "curve", "x", 20 if domain == "IC" else 60)
+        out[f"revisiting_nsl_{domain}"] = (
+            bs.Model("power_law:x", hierarchy={"E": "curve", "A": "curve", "alpha": "curve"}),
+            sub[["x", "loss", "curve"]])
+    porian = bs.datasets.load("porian_rsld")
+    out["porian_rsld"] = (bs.Model("chinchilla", hierarchy={"E": "config", "A": "config",
+                                                            "B": "config"}),
+                          porian[["N", "D", "loss", "config"]])
+    moe = bs.datasets.load("routing_moe")
+    grid = moe[moe["final"] & (moe["k"] == 1) & (moe["routing_frequency"] == 0.5)
+               & (moe["flop_increase"] == 1)].copy()
+    grid["config"] = np.where(grid["router"] == "Dense", "Dense",
+                              grid["router"] + " E=" + grid["E"].astype(str).str.zfill(3))
+    out["routing_moe"] = (bs.Model("power_law:N", hierarchy={"A": "config", "alpha": "config"}),
+                          grid[["N", "loss", "config"]])
+    gem = bs.datasets.load("gemstones")
+    gem = thin_log(gem[gem["D"] >= 2e10], "run", "D", 12)
+    out["gemstones"] = (bs.Model("chinchilla", hierarchy={"E": "run", "A": "run"}),
+                        gem[["N", "D", "loss", "run"]])
+    return out
+
+
+def sim_case(law: str, groups: int, seed: int) -> tuple:
+    import bayescale as bs
+
+    spec = SIM_LAWS[law]
+    sim = bs.simulate.simulate_runs(law, population=spec["population"],
+                                    group_sizes={f"g{i}": SIM_SIZES[i] for i in range(groups)},
+                                    spreads=spec["spreads"], ranges=spec["ranges"], sigma=0.02,
+                                    seed=seed)
+    return bs.Model(law, hierarchy={p: "family" for p in spec["population"]}), sim.runs
+
+
+def case_names() -> list[str]:
+    real = ["chinchilla_epoch", "datablations", "datablations_repetition", "obsscaling",
+            "revisiting_nsl_BB", "revisiting_nsl_LM", "revisiting_nsl_NMT", "revisiting_nsl_IC",
+            "porian_rsld", "routing_moe", "gemstones"]
+    sims = [f"sim:{law}:{k}" for law in SIM_LAWS for k in SIM_GROUPS]
+    return real + sims
+
+
+def run_one(case: str, seed: int) -> dict:
+    """One default fit (called in a fresh process by main)."""
+    warnings.simplefilter("ignore")
+    if case.startswith("sim:"):
+        _, law, *rest = case.split(":")
+        law = ":".join([law, *rest[:-1]]) if len(rest) > 1 else law
+        model, runs = sim_case(law, int(rest[-1]), seed)
+    else:
+        model, runs = real_cases()[case]
+    start = time.perf_counter()
+    fit = model.fit(runs, seed=seed, progressbar=False, warn=False)
+    d = fit.diagnostics
+    return {"case": case, "seed": seed, "runs": len(runs), "divergences": d.divergences,
+            "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk, "refits": d.refits,
+            "history": list(d.history), "seconds": time.perf_counter() - start}
+
+
+def summarise(records: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    rows = []
+    for case, part in frame.groupby("case", sort=False):
+        ok = part.dropna(subset=["divergences"])
+        rows.append({
+            "case": case, "runs": int(ok["runs"].iloc[0]) if len(ok) else 0,
+            "seeds": len(part),
+            "seeds clean": int(((ok["divergences"] == 0) & (ok["max_rhat"] <= 1.01)).sum()),
+            "max divergences": int(ok["divergences"].max()) if len(ok) else -1,
+            "max R-hat": round(float(ok["max_rhat"].max()), 4) if len(ok) else np.nan,
+            "min bulk ESS": int(ok["min_ess_bulk"].min()) if len(ok) else 0,
+            "refits (seeds)": int((ok["refits"] > 0).sum()),
+            "median s": round(float(ok["seconds"].median()), 1) if len(ok) else np.nan,
+            "errors": int(part["divergences"].isna().sum()),
+        })
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--cases", default=None, help="comma-separated case names")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--one", nargs=2, metavar=("CASE", "SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+        return
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "sampling_defaults.jsonl"
+    cases = args.cases.split(",") if args.cases else case_names()
+    records = []
+    start = time.perf_counter()
+    with log.open("w") as handle:
+        for case in cases:
+            for seed in range(1, args.seeds + 1):
+                proc = subprocess.run([sys.executable, __file__, "--one", case, str(seed)],
+                                      capture_output=True, text=True, check=False)
+                try:
+                    record = json.loads(proc.stdout.strip().splitlines()[-1])
+                except (IndexError, json.JSONDecodeError):
+                    record = {"case": case, "seed": seed,
+                              "error": proc.stderr.strip().splitlines()[-1:]}
+                records.append(record)
+                handle.write(json.dumps(record) + "\n")
+                handle.flush()
+                print(json.dumps(record)[:200], file=sys.stderr)
+    table = summarise(records)
+    from bayescale.report import frame_table
+
+    header = (f"# Default fits over {args.seeds} seeds ({time.perf_counter() - start:.0f} s)\n\n"
+              "Clean: 0 divergences and max R-hat <= 1.01 after the automatic refits.\n")
+    (out / "sampling_defaults.md").write_text(header + "\n" + frame_table(table) + "\n")
+    print(frame_table(table))
+
+
+if __name__ == "__main__":
+    main()

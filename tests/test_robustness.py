@@ -1,0 +1,457 @@
+"""Regression suite for the adversarial probes of "Trustworthy by default": every case asserts
+a clear error, a warning, or that a file the user had is still there, unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayescale as bs
+from bayescale import io as bsio
+from bayescale.build import encode
+from bayescale.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def small_runs(n_per=8, families=("a", "b"), seed=0):
+    sim = bs.simulate.simulate_runs(
+        "power_law:C", population={"E": 1.7, "A": 2e3, "alpha": 0.15},
+        group_sizes={f: n_per for f in families}, spreads={"A": 0.2},
+        ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=seed)
+    return sim.runs
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    """A quick fit to reuse for file tests (its draws are not under test)."""
+    model = bs.Model("power_law:C", hierarchy={"A": "family"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(small_runs(), draws=200, tune=200, chains=2, seed=1,
+                         progressbar=False, refits=0)
+
+
+# ---------------------------------------------------------------------------- nothing lost
+def test_overwrite_never_deletes_a_folder_of_user_files(small_fit, tmp_path):
+    folder = tmp_path / "results.zarr"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a bayescale fit"):
+        small_fit.save(folder, overwrite=True)
+    assert (folder / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match=r"\.nc .* or \.zarr"):
+        small_fit.save(tmp_path / "..", overwrite=True)
+    assert (folder / "notes.txt").exists()
+
+
+def test_overwrite_never_replaces_a_user_file(small_fit, tmp_path):
+    path = tmp_path / "data.nc"
+    path.write_text("precious")
+    with pytest.raises(FileExistsError, match="not a bayescale fit"):
+        small_fit.save(path, overwrite=True)
+    assert path.read_text() == "precious"
+
+
+def test_cli_force_never_deletes_a_folder(tmp_path, capsys):
+    runs = tmp_path / "runs.csv"
+    small_runs().to_csv(runs, index=False)
+    folder = tmp_path / "out.zarr"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    code = main(["fit", str(runs), "--law", "power_law:C", "--out", str(folder), "--force",
+                 "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "not a bayescale fit" in err and "Traceback" not in err
+    assert (folder / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_replacing_a_fit_is_atomic_when_the_write_fails(small_fit, tmp_path, monkeypatch, suffix):
+    path = tmp_path / f"fit{suffix}"
+    small_fit.save(path)
+    before = bs.load(path).posterior["log_E"].values.copy()
+    method = "to_zarr" if suffix == ".zarr" else "to_netcdf"
+    original = getattr(xr.DataTree, method)
+
+    def crash(self, target, *args, **kwargs):
+        original(self, target, *args, **kwargs)
+        raise KeyboardInterrupt   # killed after writing, before replacing
+
+    monkeypatch.setattr(xr.DataTree, method, crash)
+    with pytest.raises(KeyboardInterrupt):
+        small_fit.save(path, overwrite=True)
+    monkeypatch.undo()
+    np.testing.assert_array_equal(bs.load(path).posterior["log_E"].values, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]   # no temporary left
+
+
+def test_zarr_store_restored_when_the_swap_fails(small_fit, tmp_path, monkeypatch):
+    path = tmp_path / "fit.zarr"
+    small_fit.save(path)
+    real_rename = os.rename
+    calls = []
+
+    def rename(src, dst):
+        calls.append((Path(src).name, Path(dst).name))
+        if len(calls) == 2:   # the old store is aside; moving the new one in fails
+            raise OSError("disk full")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(bsio.os, "rename", rename)
+    with pytest.raises(OSError, match="disk full"):
+        small_fit.save(path, overwrite=True)
+    monkeypatch.undo()
+    assert bs.load(path).posterior.sizes["draw"] == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_two_saves_without_overwrite_cannot_both_succeed(small_fit, tmp_path, monkeypatch):
+    """Another writer creates the file while this save is writing, or between this save's
+    last check and its final step: this save fails and the other writer's file stays."""
+    path = tmp_path / "fit.nc"
+    original = xr.DataTree.to_netcdf
+
+    def racing_writer(self, target, *args, **kwargs):
+        original(self, target, *args, **kwargs)
+        path.write_text("the other writer's fit")
+
+    monkeypatch.setattr(xr.DataTree, "to_netcdf", racing_writer)
+    with pytest.raises(FileExistsError, match="exists"):
+        small_fit.save(path)
+    assert path.read_text() == "the other writer's fit"
+    monkeypatch.undo()
+    path.unlink()
+
+    checks = []
+    check = bsio._check_replaceable
+
+    def late_writer(target, *, overwrite):
+        check(target, overwrite=overwrite)
+        checks.append(target)
+        if len(checks) == 2:   # the last check passed; the other writer is faster
+            path.write_text("the other writer's fit")
+
+    monkeypatch.setattr(bsio, "_check_replaceable", late_writer)
+    with pytest.raises(FileExistsError, match="appeared while saving"):
+        small_fit.save(path)
+    assert path.read_text() == "the other writer's fit"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_overwrite_replaces_a_previous_fit(small_fit, tmp_path):
+    for suffix in (".nc", ".zarr"):
+        path = tmp_path / f"fit{suffix}"
+        small_fit.save(path)
+        with pytest.raises(FileExistsError, match="overwrite=True"):
+            small_fit.save(path)
+        small_fit.save(path, overwrite=True)
+        assert bs.load(path).diagnostics == small_fit.diagnostics
+
+
+def test_cli_checks_out_before_fitting(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs.csv"
+    small_runs().to_csv(runs, index=False)
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("the fit ran although --out cannot be written")
+
+    monkeypatch.setattr(bs.Model, "fit", no_fit)
+    for out, message in ((tmp_path / "missing" / "f.nc", "does not exist"),
+                         (tmp_path / "f.csv", ".nc")):
+        assert main(["fit", str(runs), "--law", "power_law:C", "--out", str(out)]) == 2
+        assert message in capsys.readouterr().err
+    if os.geteuid() != 0:   # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        assert main(["fit", str(runs), "--law", "power_law:C", "--out",
+                     str(locked / "f.nc")]) == 2
+        assert "not writable" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_cli_fit_promptly(tmp_path):
+    """SIGINT during sampling: exit status 130, one line, no traceback, no temporary files,
+    long before the fit (2 x 200,000 draws, minutes) would end."""
+    runs = tmp_path / "runs.csv"
+    small_runs().to_csv(runs, index=False)
+    out = tmp_path / "f.nc"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bayescale.cli", "fit", str(runs), "--law", "power_law:C",
+         "--out", str(out), "--draws", "200000", "--chains", "2", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    time.sleep(12)   # imports, compilation, then sampling
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - sent < 30
+    assert "interrupted" in err and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs.csv"]
+
+
+# ---------------------------------------------------------------------------- errors
+def test_prior_rejects_unknown_arguments():
+    with pytest.raises(ValueError, match=r"unknown argument 'mean' \(did you mean 'mu'\?\)"):
+        bs.Prior("Normal", mean=5, sd=0.01)
+    with pytest.raises(ValueError, match="missing required argument"):
+        bs.Prior("StudentT", mu=0.0, sigma=1.0)
+    assert str(bs.Prior("Normal", mu=5, sigma=0.01)) == "Normal(mu=5, sigma=0.01)"
+
+
+def test_builtin_law_cannot_be_replaced():
+    law = bs.law_from_function(lambda N, E: E + 0 * N, params={"E": "positive"},
+                               name="chinchilla")
+    with pytest.raises(ValueError, match="built-in law"):
+        bs.register_law(law)
+    assert bs.get_law("chinchilla").params.keys() >= {"A", "B"}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"chains": 0}, "chains must be a whole number >= 1"),
+    ({"draws": -5}, "draws must be a whole number >= 1"),
+    ({"tune": 1.5}, "tune must be a whole number >= 0"),
+    ({"target_accept": 1.5}, r"target_accept must be a number in \(0, 1\)"),
+    ({"seed": -1}, "seed must be"),
+    ({"refits": -1}, "refits must be"),
+])
+def test_sampler_arguments_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bs.Model("power_law:C").fit(small_runs(), **kwargs)
+
+
+def test_group_labels_that_differ_only_in_type_are_refused():
+    runs = small_runs(families=("1", "2"))
+    runs["family"] = runs["family"].astype(object)
+    runs.loc[0, "family"] = 1   # the integer 1 next to the string "1"
+    with pytest.raises(bs.DataError, match=r"differ only in type.*'1'"):
+        encode(bs.Model("power_law:C", hierarchy={"A": "family"}), runs)
+
+
+def test_csv_group_labels_keep_their_identity(tmp_path):
+    from bayescale.cli import _read_csv
+
+    runs = small_runs(families=("1.1", "1.10"))
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)
+    assert pd.read_csv(path)["family"].nunique() == 1   # what a plain read_csv does
+    frame = _read_csv(str(path), ["family"])
+    design = encode(bs.Model("power_law:C", hierarchy={"A": "family"}), frame)
+    assert design.levels["family"] == ("1.1", "1.10")
+
+
+@pytest.mark.parametrize("trials, message", [
+    (100.5, "whole numbers of items"),
+    (0, "must be > 0"),
+    (1e12, "at most"),
+])
+def test_trials_must_be_item_counts(trials, message):
+    runs = pd.DataFrame({"C": [1e20, 1e21, 1e22, 1e23], "accuracy": [0.3, 0.4, 0.5, 0.6],
+                         "trials": [100, 100, 100, trials]})
+    model = bs.Model("sigmoid_accuracy:C", likelihood="binomial", target="accuracy",
+                     fixed={"floor": 0.25})
+    with pytest.raises(bs.DataError, match=f"column 'trials'.*{message}"):
+        encode(model, runs)
+
+
+def test_more_successes_than_trials_is_refused():
+    runs = pd.DataFrame({"C": [1e20, 1e21, 1e22, 1e23, 1e24], "accuracy": [0.3, 0.4, 0.5, 1.2, 0.7],
+                         "trials": [100] * 5})
+    model = bs.Model("sigmoid_accuracy:C", likelihood="binomial", target="accuracy",
+                     fixed={"floor": 0.25})
+    with pytest.raises(bs.DataError, match=r"column 'accuracy'.*\[0, 1\].*row 3: 1.2"):
+        encode(model, runs)
+
+
+def test_duplicate_rows_are_reported():
+    runs = small_runs()
+    runs = pd.concat([runs, runs.iloc[[2, 5]]], ignore_index=True)
+    with pytest.warns(bs.DataWarning, match=r"2 run\(s\) repeat an earlier run.*rows 16, 17"):
+        encode(bs.Model("power_law:C", hierarchy={"A": "family"}), runs)
+
+
+def test_units_mix_up_is_reported(small_fit):
+    with pytest.warns(bs.DataWarning, match="decades below the smallest C"):
+        small_fit.predict({"C": [6.0], "family": ["a"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        small_fit.predict({"C": [1e23], "family": ["a"]})   # 2 decades out: a forecast
+
+
+def test_grouping_column_named_run(tmp_path):
+    """A grouping column may be called 'run' (Gemstones has one): no clash with the runs'
+    own dimension."""
+    runs = small_runs().rename(columns={"family": "run"})
+    model = bs.Model("power_law:C", hierarchy={"A": "run"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(runs, draws=100, tune=100, chains=2, seed=3, progressbar=False)
+    assert list(fit.posterior["run"].values) == ["a", "b"]
+
+
+@pytest.mark.slow
+def test_nested_hierarchy_fits_saves_and_loads(tmp_path):
+    runs = small_runs(n_per=12)
+    runs["size"] = np.where(runs["C"] > 1e19, "big", "small")
+    model = bs.Model("power_law:C", hierarchy={"A": "family/size"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = model.fit(runs, draws=200, tune=200, chains=2, seed=4, progressbar=False)
+    assert "A_by_family:size" in fit.posterior
+    fit.save(tmp_path / "nested.nc")
+    loaded = bs.load(tmp_path / "nested.nc")
+    new = {"C": [1e20], "family": ["a"], "size": ["big"]}
+    pd.testing.assert_frame_equal(fit.predict(new, seed=1), loaded.predict(new, seed=1))
+
+
+# ---------------------------------------------------------------------------- files checked
+def test_load_refuses_another_law_with_the_same_parameter_names(small_fit, tmp_path):
+    path = small_fit.save(tmp_path / "fit.nc")
+    other = bs.law_from_function(lambda C, E, A, alpha: E + A * C ** (-2 * alpha),
+                                 params={"E": "positive", "A": "positive",
+                                         "alpha": "positive"}, name="power_law")
+    with pytest.raises(bsio.FitFileError, match="computes other values"):
+        bs.load(path, law=other)
+
+
+def _rewrite_meta(path: Path, change) -> None:
+    import h5py
+
+    with h5py.File(path, "r+") as handle:
+        meta = json.loads(handle.attrs["bayescale"])
+        change(meta)
+        handle.attrs["bayescale"] = json.dumps(meta)
+
+
+def test_load_refuses_reordered_group_levels(small_fit, tmp_path):
+    path = small_fit.save(tmp_path / "fit.nc")
+    _rewrite_meta(path, lambda meta: meta["levels"]["family"].reverse())
+    with pytest.raises(bsio.FitFileError, match="disagree with the posterior's coordinates"):
+        bs.load(path)
+
+
+def test_load_refuses_a_file_without_metadata_or_groups(small_fit, tmp_path):
+    path = small_fit.save(tmp_path / "fit.nc")
+    _rewrite_meta(path, lambda meta: meta.pop("levels"))
+    with pytest.raises(bsio.FitFileError, match="lacks"):
+        bs.load(path)
+    other = tmp_path / "other.nc"
+    xr.DataTree.from_dict({"posterior": xr.Dataset({"x": ("d", [1.0])})}).to_netcdf(
+        other, engine="h5netcdf")
+    with pytest.raises(bsio.FitFileError, match="not a bayescale fit"):
+        bs.load(other)
+
+
+def test_load_refuses_a_file_declaring_huge_arrays(tmp_path):
+    """112 KB on disk, 16 GiB declared: refused from the metadata, nothing read."""
+    import h5py
+
+    path = tmp_path / "bomb.nc"
+    with h5py.File(path, "w") as handle:
+        handle.attrs["bayescale"] = json.dumps({"model": {}})
+        group = handle.create_group("posterior")
+        group.create_dataset("x", shape=(2**31,), dtype="f8", chunks=(2**20,),
+                             compression="gzip")
+    assert path.stat().st_size < 1_000_000
+    with pytest.raises(bsio.FitFileError, match="declares 16.0 GiB"):
+        bs.load(path)
+
+
+# ---------------------------------------------------------------------------- the CLI
+@pytest.mark.parametrize("error", [OSError("device not ready"), TypeError("bad type"),
+                                   MemoryError(), RuntimeError("sampler crashed")])
+def test_cli_reports_every_error_in_one_line(tmp_path, capsys, monkeypatch, error):
+    runs = tmp_path / "runs.csv"
+    small_runs().to_csv(runs, index=False)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(bs.Model, "fit", fail)
+    code = main(["fit", str(runs), "--law", "power_law:C", "--out", str(tmp_path / "f.nc")])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert err.count("\n") == 1 and err.startswith("bayescale: error:"), err
+    assert "Traceback" not in err
+
+
+def test_cli_reports_a_folder_given_as_csv(tmp_path, capsys):
+    assert main(["fit", str(tmp_path), "--out", str(tmp_path / "f.nc")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+def test_summary_json_is_strict(small_fit, tmp_path, capsys):
+    path = small_fit.save(tmp_path / "fit.nc")
+    assert main(["summary", str(path), "--json"]) == 0
+    out = capsys.readouterr().out
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    parsed = json.loads(out, parse_constant=refuse)
+    assert parsed["diagnostics"]["target_accept"] == pytest.approx(0.9)
+
+
+# ---------------------------------------------------------------------------- import
+def test_import_changes_no_process_setting():
+    code = ("import os, sys; before = dict(os.environ); import bayescale; "
+            "print(dict(os.environ) == before, 'jax' in sys.modules, "
+            "'matplotlib' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=ROOT).stdout.split()
+    assert out == ["True", "False", "False"]
+
+
+def test_jax_cache_setting_reaches_child_processes(tmp_path):
+    """BAYESCALE_JAX_CACHE=0 holds in a child process started after a parent configured JAX
+    (the setting is read, never written into the environment)."""
+    code = ("import os, subprocess, sys; import bayescale as bs; bs.configure(); "
+            "child = 'import bayescale as bs, jax; bs.configure(); "
+            "print(jax.config.jax_compilation_cache_dir)'; "
+            "env = dict(os.environ, BAYESCALE_JAX_CACHE='0'); "
+            "print(subprocess.run([sys.executable, '-c', child], env=env, text=True, "
+            "capture_output=True).stdout.strip())")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    env["BAYESCALE_CACHE_DIR"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env, cwd=ROOT).stdout.strip()
+    assert out == "None"
+
+
+# ---------------------------------------------------------------------------- memory
+@pytest.mark.slow
+def test_predictions_run_in_bounded_memory(small_fit):
+    """200,000 rows x 4,000 draws: the draws alone would be 6.4 GB per array; the summary is
+    computed in chunks of rows, with a measured peak far below the 2 GB bound."""
+    import tracemalloc
+
+    post = small_fit.posterior
+    tiled = xr.concat([post] * 5, dim="draw").assign_coords(draw=np.arange(1000))
+    tiled = xr.concat([tiled] * 2, dim="chain").assign_coords(chain=np.arange(4))
+    big = bs.Fit(model=small_fit.model, idata=xr.DataTree.from_dict({"posterior": tiled}),
+                 levels=small_fit.levels, log_ref=small_fit.log_ref, scale=small_fit.scale,
+                 diagnostics=small_fit.diagnostics, log_range=small_fit.log_range)
+    rows = pd.DataFrame({"C": np.geomspace(1e17, 1e22, 200_000),
+                         "family": np.where(np.arange(200_000) % 2, "a", "b")})
+    tracemalloc.start()
+    try:
+        table = big.predict(rows, ci_prob=0.9, seed=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(table) == 200_000 and table["curve_median"].notna().all()
+    assert peak < 2 * 2**30, f"peak {peak / 2**30:.2f} GiB"
