@@ -203,11 +203,8 @@ def default_centring(model: Model, design: Design) -> Centring:
         plan[name] = {}
         for col in cols:
             counts = np.bincount(design.codes[col], minlength=len(design.levels[col]))
-            import os as _os
             if model.centered is not None:
                 plan[name][col] = bool(model.centered)
-            elif _os.environ.get("BS_FIRST") == "nc":
-                plan[name][col] = False
             else:
                 plan[name][col] = bool(np.median(counts) >= CENTERED_MIN_RUNS)
     return plan

@@ -239,8 +239,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     When a run has divergent transitions or R-hat > 1.01, the model is refitted (at most
     ``refits`` times) with a smaller step size (``target_accept`` moved to
     ``1 - (1 - target_accept) / 4**k`` on the k-th refit: 0.9, 0.975, 0.994) and, for
-    hierarchical models, group effects re-parameterised per parameter and level from the
-    previous run's draws (:func:`bayescale.build.centring_from_draws`). Every attempt is listed
+    hierarchical models, group effects re-parameterised per parameter and column from the
+    previous run's draws (:func:`bayescale.build.centring_from_draws`). A run without
+    divergences whose chains still disagree mixes slowly: the next one has twice the warm-up
+    and twice the draws, thinned back to ``draws`` per chain. Every attempt is listed
     in ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
     1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and listed
     in ``Fit.diagnostics.problems()``.
@@ -254,23 +256,29 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     centring = default_centring(model, design)
     history: list[str] = []
     total = 0.0
+    run_draws, run_tune = draws, tune
     for attempt in range(refits + 1):
         accept = 1 - (1 - target_accept) / 4**attempt
         pm_model = build_model(model, design, centring)
         run_seed = None if seed is None else seed + attempt
         start = time.perf_counter()
-        idata = _run_nuts(model, design, pm_model, centring, backend, draws=draws, tune=tune,
-                          chains=chains, seed=run_seed, target_accept=accept,
+        idata = _run_nuts(model, design, pm_model, centring, backend, draws=run_draws,
+                          tune=run_tune, chains=chains, seed=run_seed, target_accept=accept,
                           progressbar=progressbar)
         seconds = time.perf_counter() - start
         total += seconds
+        if run_draws > draws:
+            idata = _thinned(idata, run_draws // draws)
         diagnostics = _diagnostics(idata, backend, seconds)
         if diagnostics.divergences == 0 and diagnostics.max_rhat <= RHAT_MAX \
                 or attempt == refits:
             break
         history.append(f"attempt {attempt + 1}: target_accept {accept:.4g}, "
+                       f"{run_tune} warm-up + {run_draws} draws per chain, "
                        f"{_describe_centring(centring)}: {diagnostics.divergences} divergences, "
                        f"max R-hat {diagnostics.max_rhat:.3f}")
+        if diagnostics.divergences == 0:     # slow mixing, not a bad geometry: run longer
+            run_draws, run_tune = 2 * run_draws, 2 * run_tune
         if model.hierarchy:
             centring = centring_from_draws(model, design, idata["posterior"])
     diagnostics = dataclasses.replace(diagnostics, sampling_seconds=round(total, 2),
@@ -284,6 +292,15 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         for problem in result.diagnostics.problems():
             warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
     return result
+
+
+def _thinned(idata: xr.DataTree, step: int) -> xr.DataTree:
+    """Every ``step``-th draw of every group with a ``draw`` dimension, renumbered."""
+    out = idata.isel(draw=slice(None, None, step), missing_dims="ignore")
+    for node in out.subtree:
+        if "draw" in node.dims and "draw" in node.coords:
+            node.coords["draw"] = np.arange(node.sizes["draw"])
+    return out
 
 
 def _describe_centring(centring: Centring) -> str:
@@ -310,10 +327,7 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                                       tune=tune, chains=chains, seed=seed,
                                       target_accept=target_accept, progressbar=progressbar)
             if backend == "numpyro":
-                import os as _os
-                mode = _os.environ.get("BS_DENSE", "block")
-                dense = (population_value_names(pm_model) if mode == "block" and model.hierarchy
-                         else mode != "0")
+                dense = population_value_names(pm_model) if model.hierarchy else True
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
                                       seed=seed, target_accept=target_accept, dense=dense,
                                       chain_method=_chain_method(chains),

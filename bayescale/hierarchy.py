@@ -11,17 +11,27 @@ effects, e.g. family and task); ``"family/model"`` nests ``model`` within ``fami
 ``family`` effect and a ``family/model`` effect). A group that the fit never saw gets a fresh
 ``z ~ Normal(0, 1)``: a draw from the population distribution.
 
-Parameterisation. Each level's effect is sampled non-centred (``z_k``, then
-``b_k = sd_k z_k``) when its data say little about it, and centred (``b_k ~ Normal(0, sd_k)``)
-when they pin it down: non-centred effects of well-measured groups, and centred effects of
-poorly measured ones, form funnels for NUTS (Betancourt & Girolami 2015; Papaspiliopoulos,
-Roberts & Skold 2007). ``Model(centered=None)`` starts from the number of runs per level
-(centred from ``CENTERED_MIN_RUNS`` runs) and, when a fit shows sampling problems, refits with
-the choice made per parameter and level from the first fit's draws (the level's posterior sd
-against ``CENTRING_THRESHOLD`` times the group spread). Measured on the simulated 5-family
-Chinchilla model of the tests (4 x 40 runs + 4), numpyro, 4 x 1000 draws: non-centred
-6 divergences, R-hat 1.016, min bulk ESS 505, 21 s; centred 0 divergences, R-hat 1.003,
-min bulk ESS 2647, 12 s.
+Parameterisation (the same model, sampled in the coordinates NUTS handles best):
+
+* **Zero-sum deviations.** ``b_k`` is split into its mean over levels and deviations that sum
+  to zero (``ZeroSumNormal``). The data see only the groups' overall location
+  ``m = mu + sum_k mean(b_k)``, which is sampled directly; its split into ``mu`` and the means
+  is drawn exactly from the prior conditional (``build._population_and_means``). With few
+  groups, ``mu`` and the effects' mean are otherwise a ridge that NUTS crosses slowly.
+* **Centred or not, per parameter and column.** Non-centred (``z``, then ``sd z``) when a
+  column's levels hold few runs, centred (``ZeroSumNormal(sd)``) from ``CENTERED_MIN_RUNS``
+  runs per level: non-centred effects of well-measured groups, and centred effects of poorly
+  measured ones, form funnels (Betancourt & Girolami 2015; Papaspiliopoulos, Roberts & Skold
+  2007). When a fit shows divergences or R-hat > 1.01, ``fit`` refits with the choice made
+  from the first fit's draws (a level's posterior sd against ``CENTRING_THRESHOLD`` times the
+  spread) and a higher ``target_accept``; both attempts are in ``Diagnostics.history``.
+* **Mass matrix.** numpyro adapts a dense block over the population-scale values (locations,
+  spreads, likelihood scales, where correlations are strong) and a diagonal over the group
+  effects (a dense matrix over every effect is estimated from too few warm-up draws and made
+  hierarchical fits diverge).
+
+Measured (benchmarks/results/sampling_defaults.md) on each shipped data set's natural model and
+on 2-5-group simulations with every parameter varying, over seeds.
 """
 
 from __future__ import annotations

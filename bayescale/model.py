@@ -80,6 +80,13 @@ class Model:
             cols += [c for c in columns if c not in cols]
         return tuple(cols)
 
+    def sampling_parameters(self) -> list[str]:
+        """The model's scalar parameters on the sampling scale (``log_E``, ``log_alpha``,
+        ``log_sigma``, group spreads such as ``log_E_sd_family``), fixed ones left out; the
+        sampler's auxiliary coordinates (zero-sum splits) are not among them."""
+        names = [p.sampling_name(n) for n, p in self.params.items() if n not in self.fixed]
+        return names + [h for h in self.hyperparameters() if h not in self.fixed]
+
     def hyperparameters(self) -> dict[str, tuple[str, str]]:
         """``{sd variable name: (param, column)}`` for every group spread."""
         out = {}

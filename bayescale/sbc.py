@@ -487,21 +487,21 @@ def _valid(model: Model, y: np.ndarray) -> np.ndarray:
     return ok.all(axis=-1)
 
 
-def _variables(pm_model: Any, var_names: str | Sequence[str]) -> list[str]:
+def _variables(pm_model: Any, model: Model, var_names: str | Sequence[str]) -> list[str]:
     """Posterior variables whose ranks are computed."""
-    free = [v.name for v in pm_model.free_RVs]
     dims = pm_model.named_vars_to_dims
-    scalar_free = [n for n in free if not dims.get(n)]
+    parameters = model.sampling_parameters()
     if isinstance(var_names, str):
         if var_names not in _PRESETS:
             raise ValueError(f"var_names must be one of {_PRESETS} or a list of variables, got "
                              f"{var_names!r}")
-        names = list(scalar_free)
-        deterministic = [v.name for v in pm_model.deterministics]
+        names = list(parameters)
+        deterministic = [v.name for v in pm_model.deterministics if v.name not in names]
         if var_names == "natural":
             names += [n for n in deterministic if not dims.get(n)]
         elif var_names == "all":
-            names = free + deterministic
+            names += [v.name for v in pm_model.free_RVs if v.name not in names]
+            names += deterministic
         return names
     names = list(var_names)
     unknown = [n for n in names if n not in pm_model.named_vars or n in
@@ -618,7 +618,7 @@ def sbc(model: Model, design_data: Any, *, simulations: int = 100, draws: int = 
     sim_design = encode(sim_model, frame)
     sim_pm = build_model(sim_model, sim_design)
     fit_pm = build_model(fitted, encode(fitted, frame))
-    names = [n for n in _variables(fit_pm, var_names) if n in sim_pm.named_vars]
+    names = [n for n in _variables(fit_pm, fitted, var_names) if n in sim_pm.named_vars]
     if not names:
         raise ValueError("the simulated and the fitted model share no variable to rank")
 

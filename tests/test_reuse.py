@@ -60,7 +60,7 @@ def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
     first = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
     second = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
-    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "nutpie",
+    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "nutpie", "refits": 0,
           "progressbar": False, "warn": False}
     fit_module._COMPILED.clear()
     before = dict(fit_module.compile_stats)
