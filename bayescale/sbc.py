@@ -508,7 +508,7 @@ def _variables(pm_model: Any, model: Model, var_names: str | Sequence[str]) -> l
                [v.name for v in pm_model.observed_RVs]]
     if unknown:
         raise ValueError(f"unknown variable(s) {unknown}; the model has "
-                         f"{sorted(free + [v.name for v in pm_model.deterministics])}")
+                         f"{sorted([v.name for v in pm_model.free_RVs + pm_model.deterministics])}")
     return names
 
 

@@ -185,7 +185,6 @@ def main() -> None:
     cases = args.cases.split(",") if args.cases else case_names()
     records = ([json.loads(line) for line in log.read_text().splitlines() if line.strip()]
                if args.append and log.exists() else [])
-    start = time.perf_counter()
     with log.open("a" if args.append else "w") as handle:
         for case in cases:
             for seed in range(1, args.seeds + 1):
