@@ -18,13 +18,13 @@ Parameterisation (the same model, sampled in the coordinates NUTS handles best):
   ``m = mu + sum_k mean(b_k)``, which is sampled directly; its split into ``mu`` and the means
   is drawn exactly from the prior conditional (``build._population_and_means``). With few
   groups, ``mu`` and the effects' mean are otherwise a ridge that NUTS crosses slowly.
-* **Centred or not, per parameter and column.** Non-centred (``z``, then ``sd z``) when a
-  column's levels hold few runs, centred (``ZeroSumNormal(sd)``) from ``CENTERED_MIN_RUNS``
-  runs per level: non-centred effects of well-measured groups, and centred effects of poorly
-  measured ones, form funnels (Betancourt & Girolami 2015; Papaspiliopoulos, Roberts & Skold
-  2007). When a fit shows divergences or R-hat > 1.01, ``fit`` refits with the choice made
-  from the first fit's draws (a level's posterior sd against ``CENTRING_THRESHOLD`` times the
-  spread) and a higher ``target_accept``; both attempts are in ``Diagnostics.history``.
+* **Centred or not, per parameter and column.** Non-centred (``z``, then ``sd z``) or
+  centred (``ZeroSumNormal(sd)``): non-centred effects of well-measured groups, and centred
+  effects of poorly measured ones, form funnels (Betancourt & Girolami 2015; Papaspiliopoulos,
+  Roberts & Skold 2007). A fit starts non-centred (``build.default_centring``); when it shows
+  divergences or R-hat > 1.01, ``fit`` refits with the choice made from its draws (the median
+  level's posterior sd against ``CENTRING_THRESHOLD`` times the spread) and a higher
+  ``target_accept``; every attempt is in ``Diagnostics.history``.
 * **Mass matrix.** numpyro adapts a dense block over the population-scale values (locations,
   spreads, likelihood scales, where correlations are strong) and a diagonal over the group
   effects (a dense matrix over every effect is estimated from too few warm-up draws and made
@@ -44,10 +44,9 @@ from .priors import Prior
 
 __all__ = ["parse_hierarchy", "add_nested_columns", "dim_name", "sd_name", "z_name",
            "effect_name", "zero_sum_name", "groups_mean_name",
-           "by_name", "DEFAULT_SD_PRIOR", "CENTERED_MIN_RUNS",
+           "by_name", "DEFAULT_SD_PRIOR",
            "CENTRING_THRESHOLD"]
 
-CENTERED_MIN_RUNS = 10
 CENTRING_THRESHOLD = 0.5
 
 # Spread of group effects on the sampling (log) scale: half-normal with scale 0.5, i.e. groups

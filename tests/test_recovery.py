@@ -65,10 +65,10 @@ def test_sparse_family_is_less_certain(pooled_fit):
 
 
 def test_parameterisation_choice_recorded_in_posterior(pooled_fit):
-    # 40-run families: centred zero-sum deviations are sampled directly (no z variable), and
-    # the choice is kept on the fit (a refit may change it: it is then in the history).
+    # The first attempt is non-centred; a refit chooses per parameter from the draws. The
+    # choice is kept on the fit and decides which variables the posterior holds.
     if not pooled_fit.diagnostics.refits:
-        assert pooled_fit.centring == {"E": {"family": True}, "A": {"family": True}}
+        assert pooled_fit.centring == {"E": {"family": False}, "A": {"family": False}}
     for p in ("log_E", "log_A_ref"):
         centred = pooled_fit.centring[p.removeprefix("log_").removesuffix("_ref")]["family"]
         assert (f"{p}_deviation_family" in pooled_fit.posterior) == centred

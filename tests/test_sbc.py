@@ -55,7 +55,7 @@ def design():
 
 @pytest.fixture(scope="module")
 def family_design():
-    """4 families x 5 runs (non-centred effects: median group < 10 runs)."""
+    """4 families x 5 runs (non-centred effects, the first attempt's default)."""
     sim = simulate_runs("power_law:C", population={"E": 2.0, "A": 50.0, "alpha": 0.3},
                         group_sizes={f"f{i}": 5 for i in range(4)}, spreads={"E": 0.2},
                         ranges={"C": (1e17, 1e21)}, sigma=0.02, seed=seed_for(1))
