@@ -67,7 +67,7 @@ __all__ = ["sbc", "SBCResult", "with_fixed_priors", "run_simulation",
 
 # Settings of the fits (any of fit()'s sampler options; others are rejected).
 DEFAULT_FIT_KWARGS: dict[str, Any] = {"chains": 2, "tune": 500, "target_accept": 0.9,
-                                      "sampler": "auto"}
+                                      "sampler": "auto", "refits": 2}
 _FIT_KEYS = frozenset(DEFAULT_FIT_KWARGS)
 _PRESETS = ("sampling", "natural", "all")
 
@@ -560,7 +560,9 @@ def sbc(model: Model, design_data: Any, *, simulations: int = 100, draws: int = 
     executor : concurrent.futures.Executor, optional
         Runs one simulation per task (:func:`run_simulation`); serial when None.
     fit_kwargs : dict, optional
-        ``chains`` (default 2), ``tune`` (500), ``target_accept`` (0.9) and ``sampler``
+        ``chains`` (default 2), ``tune`` (500), ``target_accept`` (0.9), ``refits`` (2:
+        the automatic refits of :func:`bayescale.fit.fit` are part of the procedure checked)
+        and ``sampler``
         (``"auto"``: nutpie compiled once per worker when installed, else what
         :func:`bayescale.fit.fit` picks; ``"numpyro"`` or ``"pymc"`` call ``fit`` per
         simulation).

@@ -188,6 +188,8 @@ def main() -> None:
     with log.open("a" if args.append else "w") as handle:
         for case in cases:
             for seed in range(1, args.seeds + 1):
+                if any(r.get("case") == case and r.get("seed") == seed for r in records):
+                    continue        # done in an earlier --append run
                 proc = subprocess.run([sys.executable, __file__, "--one", case, str(seed)],
                                       capture_output=True, text=True, check=False)
                 try:

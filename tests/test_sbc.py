@@ -205,6 +205,6 @@ def test_fit_path_without_nutpie(design):
         warnings.simplefilter("ignore")
         result = sbc(bs.Model("power_law:C"), design, simulations=2, draws=40, thin=2,
                      seed=seed_for(5),
-                     fit_kwargs={"sampler": "pymc", "chains": 1, "tune": 40})
+                     fit_kwargs={"sampler": "pymc", "chains": 1, "tune": 40, "refits": 0})
     assert result.n_draws == 20 and result.failed == 0
     assert result.ranks.shape == (2, 5) and result.ranks.max().max() <= 20
