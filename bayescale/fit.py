@@ -242,7 +242,8 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     hierarchical models, group effects re-parameterised per parameter and column from the
     previous run's draws (:func:`bayescale.build.centring_from_draws`). A run without
     divergences whose chains still disagree mixes slowly: the next one has twice the warm-up
-    and twice the draws, thinned back to ``draws`` per chain. Every attempt is listed
+    and twice the draws, thinned back to ``draws`` per chain. The attempt with the fewest
+    divergences (then the lowest R-hat) is kept. Every attempt is listed
     in ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
     1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and listed
     in ``Fit.diagnostics.problems()``.
@@ -257,6 +258,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     history: list[str] = []
     total = 0.0
     run_draws, run_tune = draws, tune
+    best: tuple[Any, ...] | None = None
     for attempt in range(refits + 1):
         accept = 1 - (1 - target_accept) / 4**attempt
         pm_model = build_model(model, design, centring)
@@ -270,19 +272,26 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         if run_draws > draws:
             idata = _thinned(idata, run_draws // draws)
         diagnostics = _diagnostics(idata, backend, seconds)
+        rhat = diagnostics.max_rhat if np.isfinite(diagnostics.max_rhat) else np.inf
+        if best is None or (diagnostics.divergences, rhat) <= best[0]:
+            best = ((diagnostics.divergences, rhat), attempt, idata, diagnostics, centring,
+                    accept)
         if diagnostics.divergences == 0 and diagnostics.max_rhat <= RHAT_MAX \
                 or attempt == refits:
             break
-        history.append(f"attempt {attempt + 1}: target_accept {accept:.4g}, "
-                       f"{run_tune} warm-up + {run_draws} draws per chain, "
-                       f"{_describe_centring(centring)}: {diagnostics.divergences} divergences, "
-                       f"max R-hat {diagnostics.max_rhat:.3f}")
+        history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
+                                         diagnostics))
         if diagnostics.divergences == 0:     # slow mixing, not a bad geometry: run longer
             run_draws, run_tune = 2 * run_draws, 2 * run_tune
         if model.hierarchy:
             centring = centring_from_draws(model, design, idata["posterior"])
+    _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
+    if kept != attempt:      # a later attempt did worse: keep the one with fewest problems
+        history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
+                                         diagnostics) + f"; kept attempt {kept + 1}")
+    diagnostics, centring, accept = kept_diagnostics, kept_centring, kept_accept
     diagnostics = dataclasses.replace(diagnostics, sampling_seconds=round(total, 2),
-                                      target_accept=accept, refits=len(history),
+                                      target_accept=accept, refits=attempt,
                                       history=tuple(history))
     result = Fit(model=model, idata=idata, levels=design.levels, log_ref=design.log_ref,
                  design=design, log_range=design.log_range, centring=centring,
@@ -292,6 +301,13 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         for problem in result.diagnostics.problems():
             warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
     return result
+
+
+def _describe_attempt(attempt: int, accept: float, tune: int, draws: int,
+                      centring: Centring, diagnostics: Diagnostics) -> str:
+    return (f"attempt {attempt + 1}: target_accept {accept:.4g}, {tune} warm-up + {draws} "
+            f"draws per chain, {_describe_centring(centring)}: {diagnostics.divergences} "
+            f"divergences, max R-hat {diagnostics.max_rhat:.3f}")
 
 
 def _thinned(idata: xr.DataTree, step: int) -> xr.DataTree:

@@ -455,3 +455,39 @@ def test_predictions_run_in_bounded_memory(small_fit):
         tracemalloc.stop()
     assert len(table) == 200_000 and table["curve_median"].notna().all()
     assert peak < 2 * 2**30, f"peak {peak / 2**30:.2f} GiB"
+
+
+# ---------------------------------------------------------------------------- automatic refits
+def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
+    """The sampler's verdicts are scripted (this tests the refit logic, not NUTS): attempt 1
+    diverges, attempt 2 mixes slowly, attempt 3 diverges again. Expected: target_accept 0.9,
+    0.975, 0.99375; the slow-mixing attempt makes the next one run twice as long, thinned back
+    to the requested draws; attempt 2 is kept and every attempt is in the history."""
+    import dataclasses
+
+    fit_module = sys.modules["bayescale.fit"]
+    scripted = iter([(7, 1.02), (0, 1.05), (3, 1.004)])
+    runs: list[dict] = []
+    real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
+
+    def run_nuts(*args, **kwargs):
+        runs.append({k: kwargs[k] for k in ("draws", "tune", "target_accept")})
+        return real_run(*args, **kwargs)
+
+    def diagnostics(idata, backend, seconds):
+        divergences, rhat = next(scripted)
+        return dataclasses.replace(real_diagnostics(idata, backend, seconds),
+                                   divergences=divergences, max_rhat=rhat)
+
+    monkeypatch.setattr(fit_module, "_run_nuts", run_nuts)
+    monkeypatch.setattr(fit_module, "_diagnostics", diagnostics)
+    model = bs.Model("power_law:C", hierarchy={"A": "family"})
+    result = model.fit(small_runs(), draws=40, tune=40, chains=2, seed=1, progressbar=False,
+                       warn=False)
+    assert [r["target_accept"] for r in runs] == pytest.approx([0.9, 0.975, 0.99375])
+    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (40, 40), (80, 80)]
+    d = result.diagnostics
+    assert (d.divergences, d.max_rhat, d.refits, d.target_accept) == (0, 1.05, 2, 0.975)
+    assert len(d.history) == 3 and d.history[-1].endswith("kept attempt 2")
+    assert result.posterior.sizes["draw"] == 40
+    assert "1.050" in d.history[1] and "7 divergences" in d.history[0]
