@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+from fresh_process import run_fresh
 
 
 def run_one(name: str, seed: int) -> dict:
@@ -47,13 +47,8 @@ def main() -> None:
     with (out / "replication_seeds.jsonl").open("w") as handle:
         for name in args.names.split(","):
             for seed in range(1, args.seeds + 1):
-                proc = subprocess.run([sys.executable, __file__, "--one", name, str(seed)],
-                                      capture_output=True, text=True, check=False)
-                try:
-                    record = json.loads(proc.stdout.strip().splitlines()[-1])
-                except (IndexError, json.JSONDecodeError):
-                    record = {"name": name, "seed": seed, "passed": False,
-                              "error": proc.stderr.strip().splitlines()[-1:]}
+                record = run_fresh(__file__, name, str(seed),
+                                   label={"name": name, "seed": seed, "passed": False})
                 records.append(record)
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
@@ -64,7 +59,7 @@ def main() -> None:
         rows.append({"replication": name, "seeds": len(part),
                      "seeds passing every check": int(part["passed"].sum()),
                      "max divergences": part["divergences"].max(),
-                     "max R-hat": round(float(part["max_rhat"].max()), 4),
+                     "max R-hat": f"{part['max_rhat'].max():.4f}",
                      "min bulk ESS": int(part["min_ess_bulk"].min()),
                      "seeds refitted": int((part["refits"] > 0).sum()),
                      "median sampling s": round(float(part["seconds"].median()), 1)})

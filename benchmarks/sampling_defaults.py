@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 import warnings
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fresh_process import run_fresh
 
 SIM_LAWS = {
     "chinchilla": dict(population={"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34,
@@ -158,7 +158,7 @@ def summarise(records: list[dict]) -> pd.DataFrame:
             "seeds": len(part),
             "seeds clean": int(((ok["divergences"] == 0) & (ok["max_rhat"] <= 1.01)).sum()),
             "max divergences": int(ok["divergences"].max()) if len(ok) else -1,
-            "max R-hat": round(float(ok["max_rhat"].max()), 4) if len(ok) else np.nan,
+            "max R-hat": f"{ok['max_rhat'].max():.3f}" if len(ok) else "-",
             "min bulk ESS": int(ok["min_ess_bulk"].min()) if len(ok) else 0,
             "refits (seeds)": int((ok["refits"] > 0).sum()),
             "median s": round(float(ok["seconds"].median()), 1) if len(ok) else np.nan,
@@ -190,13 +190,8 @@ def main() -> None:
             for seed in range(1, args.seeds + 1):
                 if any(r.get("case") == case and r.get("seed") == seed for r in records):
                     continue        # done in an earlier --append run
-                proc = subprocess.run([sys.executable, __file__, "--one", case, str(seed)],
-                                      capture_output=True, text=True, check=False)
-                try:
-                    record = json.loads(proc.stdout.strip().splitlines()[-1])
-                except (IndexError, json.JSONDecodeError):
-                    record = {"case": case, "seed": seed,
-                              "error": proc.stderr.strip().splitlines()[-1:]}
+                record = run_fresh(__file__, case, str(seed),
+                                   label={"case": case, "seed": seed})
                 records.append(record)
                 handle.write(json.dumps(record) + "\n")
                 handle.flush()
