@@ -198,7 +198,7 @@ def default_centring(model: Model, design: Design) -> Centring:
     :func:`centring_from_draws` then chooses per parameter and column from the fit's draws.
     """
     del design
-    flag = bool(model.centered) if model.centered is not None else False
+    flag = bool(model.centered)     # None (automatic) starts non-centred
     return {name: {col: flag for col in cols} for name, cols in model.hierarchy.items()
             if name not in model.fixed}
 

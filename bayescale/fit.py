@@ -125,13 +125,11 @@ def _chain_method(chains: int) -> str:
 
 
 def _sample_kwargs(sampler: str, chains: int, target_accept: float) -> dict[str, Any]:
-    """Per-backend settings: mass matrices that learn the posterior's correlations."""
-    if sampler in ("numpyro", "blackjax"):
-        nuts: dict[str, Any] = {"chain_method": _chain_method(chains),
-                                "target_accept": target_accept}
-        if sampler == "numpyro":
-            nuts["dense_mass"] = True
-        return {"nuts_sampler": sampler, "nuts": nuts}
+    """Settings of the backends run through ``pm.sample`` (numpyro has its own driver,
+    :func:`bayescale.numpyro_nuts.sample_numpyro`): mass matrices that learn correlations."""
+    if sampler == "blackjax":
+        return {"nuts_sampler": "blackjax",
+                "nuts": {"chain_method": _chain_method(chains), "target_accept": target_accept}}
     if sampler == "nutpie":
         return {"nuts_sampler": "nutpie",
                 "nuts": {"adaptation": "low_rank", "target_accept": target_accept}}
