@@ -37,6 +37,7 @@ from .hierarchy import (
     effect_name,
     groups_mean_name,
     sd_name,
+    split_name,
     z_name,
     zero_sum_name,
 )
@@ -308,12 +309,12 @@ def _population_and_means(sname: str, prior: Prior, args: Mapping[str, Any],
     """
     tau = dict(spreads)
     means = {}
-    u = {col: pm.Normal(f"{sname}_u_{dim_name(col)}", 0.0, 1.0) for col in tau}
+    u = {col: pm.Normal(split_name(sname, col), 0.0, 1.0) for col in tau}
     if prior.dist == "Normal" and set(prior.args) == {"mu", "sigma"}:
         s0 = args["sigma"]
         var = s0**2 + sum(t**2 for t in tau.values())
         m = pm.Normal(groups_mean_name(sname), mu=args["mu"], sigma=pt.sqrt(var))
-        a0 = args["mu"] + s0 * pm.Normal(f"{sname}_u_population", 0.0, 1.0)
+        a0 = args["mu"] + s0 * pm.Normal(split_name(sname), 0.0, 1.0)
         rest = m - a0 - sum(tau[c] * u[c] for c in tau)
         mu = a0 + s0**2 / var * rest
         for col in tau:

@@ -43,7 +43,7 @@ import pandas as pd
 from .priors import Prior
 
 __all__ = ["parse_hierarchy", "add_nested_columns", "dim_name", "sd_name", "z_name",
-           "effect_name", "zero_sum_name", "groups_mean_name",
+           "effect_name", "zero_sum_name", "groups_mean_name", "split_name",
            "by_name", "DEFAULT_SD_PRIOR",
            "CENTRING_THRESHOLD"]
 
@@ -76,6 +76,13 @@ def zero_sum_name(sampling_name: str, column: str) -> str:
 def groups_mean_name(sampling_name: str) -> str:
     """The sampled location of the groups' values (population location plus mean effects)."""
     return f"{sampling_name}_groups"
+
+
+def split_name(sampling_name: str, column: str | None = None) -> str:
+    """Standard-normal draw of the population/mean split of the groups' location (one per
+    grouping column, ``column=None`` for the population's own): see
+    :func:`bayescale.build.build_model`."""
+    return f"{sampling_name}_u_{'population' if column is None else dim_name(column)}"
 
 
 def effect_name(sampling_name: str, column: str) -> str:
