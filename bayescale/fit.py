@@ -9,7 +9,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -64,6 +64,7 @@ class Diagnostics:
     target_accept: float = float("nan")
     refits: int = 0                 # automatic refits after sampling problems (see fit())
     history: tuple[str, ...] = ()   # one line per discarded attempt: what went wrong
+    slowest: tuple[str, ...] = ()   # model variables with R-hat > RHAT_MAX, worst first (<= 3)
 
     def problems(self) -> list[str]:
         out = []
@@ -71,7 +72,10 @@ class Diagnostics:
             out.append(f"{self.divergences} divergent transitions (the posterior may be biased; "
                        "raise target_accept or reparameterise)")
         if not self.max_rhat <= RHAT_MAX:
-            out.append(f"max R-hat {self.max_rhat:.3f} > {RHAT_MAX} (chains disagree)")
+            worst = (f"; slowest: {', '.join(self.slowest)}: weakly identified by these data? "
+                     "fix it, give it an informative prior or drop its group effects"
+                     if self.slowest else "")
+            out.append(f"max R-hat {self.max_rhat:.3f} > {RHAT_MAX} (chains disagree{worst})")
         ess_min = ESS_PER_CHAIN_MIN * self.chains
         if not min(self.min_ess_bulk, self.min_ess_tail) >= ess_min:
             out.append(f"low effective sample size (bulk {self.min_ess_bulk:.0f}, tail "
@@ -206,7 +210,10 @@ def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, centring: C
     return idata
 
 
-def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostics:
+def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float,
+                 named: Collection[str] = ()) -> Diagnostics:
+    """Divergences, max R-hat, min ESS over the posterior; ``named``: the variables that
+    :attr:`Diagnostics.slowest` may list (the model's, not the sampler's coordinates)."""
     from arviz_stats import ess, rhat
 
     post = idata["posterior"]
@@ -218,7 +225,12 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float) -> Diagnostic
         values = [float(fn(ds[v].values)) for v in ds.data_vars if np.isfinite(ds[v].values).any()]
         return fn(np.array(values)) if values else float("nan")
 
+    by_variable = {v: float(np.nanmax(rhat_values[v].values)) for v in rhat_values.data_vars
+                   if v in named and np.isfinite(rhat_values[v].values).any()}
+    slowest = sorted((v for v, r in by_variable.items() if r > RHAT_MAX),
+                     key=lambda v: -by_variable[v])[:3]
     return Diagnostics(
+        slowest=tuple(slowest),
         divergences=int(idata["sample_stats"]["diverging"].sum()),
         max_rhat=extreme(rhat_values, np.nanmax),
         min_ess_bulk=extreme(ess_b, np.nanmin),
@@ -240,8 +252,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     hierarchical models, group effects re-parameterised per parameter and column from the
     previous run's draws (:func:`bayescale.build.centring_from_draws`). A run without
     divergences whose chains still disagree mixes slowly: the next one has twice the warm-up
-    and twice the draws, thinned back to ``draws`` per chain. The attempt with the fewest
-    divergences (then the lowest R-hat) is kept. Every attempt is listed
+    and twice the draws, thinned back to ``draws`` per chain; when that longer run mixes no
+    better, refitting stops (the posterior has a ridge the data do not resolve: a longer run
+    will not fix it, and :attr:`Diagnostics.slowest` names the variables). The attempt with
+    the fewest divergences (then the lowest R-hat) is kept. Every attempt is listed
     in ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
     1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and listed
     in ``Fit.diagnostics.problems()``.
@@ -269,13 +283,16 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         total += seconds
         if run_draws > draws:
             idata = _thinned(idata, run_draws // draws)
-        diagnostics = _diagnostics(idata, backend, seconds)
+        diagnostics = _diagnostics(idata, backend, seconds, named=model.variable_names())
         rhat = diagnostics.max_rhat if np.isfinite(diagnostics.max_rhat) else np.inf
+        # A longer run that mixed no better: the posterior is hard (a ridge), not the run short.
+        longer_did_not_help = (best is not None and run_draws > draws
+                               and (diagnostics.divergences, rhat) >= best[0])
         if best is None or (diagnostics.divergences, rhat) <= best[0]:
             best = ((diagnostics.divergences, rhat), attempt, idata, diagnostics, centring,
                     accept)
         if diagnostics.divergences == 0 and diagnostics.max_rhat <= RHAT_MAX \
-                or attempt == refits:
+                or attempt == refits or longer_did_not_help:
             break
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
                                          diagnostics))
@@ -553,4 +570,5 @@ def load(path: str | Path, *, law: Law | None = None, max_bytes: int = MAX_LOAD_
                log_range=meta.get("log_range"), centring=meta.get("centring"),
                scale=DataScale(**meta["scale"]), diagnostics=Diagnostics(
                    **{**meta["diagnostics"],
-                      "history": tuple(meta["diagnostics"].get("history", ()))}))
+                      "history": tuple(meta["diagnostics"].get("history", ())),
+                      "slowest": tuple(meta["diagnostics"].get("slowest", ()))}))

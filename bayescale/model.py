@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .hierarchy import DEFAULT_SD_PRIOR, parse_hierarchy, sd_name
+from .hierarchy import DEFAULT_SD_PRIOR, by_name, parse_hierarchy, sd_name
 from .laws import Law, Param, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .priors import DataScale, Prior
@@ -86,6 +86,14 @@ class Model:
         sampler's auxiliary coordinates (zero-sum splits) are not among them."""
         names = [p.sampling_name(n) for n, p in self.params.items() if n not in self.fixed]
         return names + [h for h in self.hyperparameters() if h not in self.fixed]
+
+    def variable_names(self) -> list[str]:
+        """Posterior variables a user reads: parameters (natural and sampling scale), their
+        values by group (``E_by_family``) and the group spreads."""
+        by_group = [by_name(p, c) for p, cols in self.hierarchy.items() if p not in self.fixed
+                    for c in cols]
+        natural = [n for n in self.params if n not in self.fixed]
+        return list(dict.fromkeys(natural + self.sampling_parameters() + by_group))
 
     def hyperparameters(self) -> dict[str, tuple[str, str]]:
         """``{sd variable name: (param, column)}`` for every group spread."""

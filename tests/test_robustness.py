@@ -458,15 +458,13 @@ def test_predictions_run_in_bounded_memory(small_fit):
 
 
 # ---------------------------------------------------------------------------- automatic refits
-def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
-    """The sampler's verdicts are scripted (this tests the refit logic, not NUTS): attempt 1
-    diverges, attempt 2 mixes slowly, attempt 3 diverges again. Expected: target_accept 0.9,
-    0.975, 0.99375; the slow-mixing attempt makes the next one run twice as long, thinned back
-    to the requested draws; attempt 2 is kept and every attempt is in the history."""
+def _scripted_fit(monkeypatch, verdicts, refits=2):
+    """Fit with the sampler's verdicts ``[(divergences, max R-hat), ...]`` scripted (this
+    tests the refit logic, not NUTS); returns the fit and each run's sampler settings."""
     import dataclasses
 
     fit_module = sys.modules["bayescale.fit"]
-    scripted = iter([(7, 1.02), (0, 1.05), (3, 1.004)])
+    scripted = iter(verdicts)
     runs: list[dict] = []
     real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
 
@@ -474,16 +472,25 @@ def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
         runs.append({k: kwargs[k] for k in ("draws", "tune", "target_accept")})
         return real_run(*args, **kwargs)
 
-    def diagnostics(idata, backend, seconds):
+    def diagnostics(idata, backend, seconds, named=()):
         divergences, rhat = next(scripted)
-        return dataclasses.replace(real_diagnostics(idata, backend, seconds),
+        return dataclasses.replace(real_diagnostics(idata, backend, seconds, named),
                                    divergences=divergences, max_rhat=rhat)
 
     monkeypatch.setattr(fit_module, "_run_nuts", run_nuts)
     monkeypatch.setattr(fit_module, "_diagnostics", diagnostics)
     model = bs.Model("power_law:C", hierarchy={"A": "family"})
     result = model.fit(small_runs(), draws=40, tune=40, chains=2, seed=1, progressbar=False,
-                       warn=False)
+                       warn=False, refits=refits)
+    return result, runs
+
+
+def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
+    """Attempt 1 diverges, attempt 2 mixes slowly, attempt 3 diverges again. Expected:
+    target_accept 0.9, 0.975, 0.99375; the slow-mixing attempt makes the next one run twice
+    as long, thinned back to the requested draws; attempt 2 is kept and every attempt is in
+    the history."""
+    result, runs = _scripted_fit(monkeypatch, [(7, 1.02), (0, 1.05), (3, 1.004)])
     assert [r["target_accept"] for r in runs] == pytest.approx([0.9, 0.975, 0.99375])
     assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (40, 40), (80, 80)]
     d = result.diagnostics
@@ -491,3 +498,36 @@ def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
     assert len(d.history) == 3 and d.history[-1].endswith("kept attempt 2")
     assert result.posterior.sizes["draw"] == 40
     assert "1.050" in d.history[1] and "7 divergences" in d.history[0]
+
+
+def test_refits_stop_when_a_longer_run_mixes_no_better(monkeypatch):
+    """Attempt 1 mixes slowly (R-hat 1.03), attempt 2 runs twice as long and mixes worse
+    (1.04): a third, four times longer run is not started (on weakly identified real data,
+    e.g. RNSL's BIG-bench curves, it cost 4x the time and did not help), attempt 1 is kept."""
+    result, runs = _scripted_fit(monkeypatch, [(0, 1.03), (0, 1.04), (0, 1.0)])
+    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (80, 80)]
+    d = result.diagnostics
+    assert (d.max_rhat, d.refits) == (1.03, 1)
+    assert d.history[-1].endswith("kept attempt 1")
+
+
+def test_slow_mixing_names_the_slowest_variables():
+    """The R-hat problem names the model variables that mix worst (not the sampler's own
+    coordinates), so a user knows which parameter the data leave unidentified."""
+    fit_module = sys.modules["bayescale.fit"]
+    d = fit_module.Diagnostics(divergences=0, max_rhat=1.2, min_ess_bulk=900, min_ess_tail=900,
+                           chains=4, draws=1000, sampler="numpyro", sampling_seconds=1.0,
+                           slowest=("alpha_by_curve", "E_by_curve"))
+    assert any("slowest: alpha_by_curve, E_by_curve" in p for p in d.problems())
+    tree = bs.Model("power_law:C").fit(small_runs().drop(columns="family"), draws=30,
+                                       tune=30, chains=2, seed=3, progressbar=False,
+                                       warn=False, refits=0)
+    named = bs.Model("power_law:C").variable_names()
+    scrambled = tree.idata.copy()
+    post = scrambled["posterior"].to_dataset()
+    post["alpha"] = post["alpha"] + 10 * post["chain"]      # chains disagree on alpha
+    post["sampler_coordinate"] = 100.0 * post["chain"] + post["log_A_ref"]  # and on this
+    scrambled["posterior"] = xr.DataTree(post)
+    worst = fit_module._diagnostics(scrambled, "numpyro", 0.0, named=named)
+    assert worst.slowest[0] == "alpha" and "sampler_coordinate" not in worst.slowest
+    assert worst.max_rhat > 2
