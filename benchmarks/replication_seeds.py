@@ -10,13 +10,10 @@ divergence count and R-hat, the smallest bulk ESS.
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from pathlib import Path
 
 import pandas as pd
-from fresh_process import run_fresh
+from fresh_process import parse_args, run_all
 
 
 def run_one(name: str, seed: int) -> dict:
@@ -32,27 +29,13 @@ def run_one(name: str, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--names", default="obsscaling")
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--one", nargs=2, metavar=("NAME", "SEED"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+    args = parse_args(__doc__, ("names", "NAME"), "obsscaling", run_one)
+    if args is None:
         return
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    with (out / "replication_seeds.jsonl").open("w") as handle:
-        for name in args.names.split(","):
-            for seed in range(1, args.seeds + 1):
-                record = run_fresh(__file__, name, str(seed),
-                                   label={"name": name, "seed": seed, "passed": False})
-                records.append(record)
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                print(json.dumps(record)[:200], file=sys.stderr)
+    records = run_all(__file__, out / "replication_seeds.jsonl", "name",
+                      args.names.split(","), args.seeds, append=args.append,
+                      label={"passed": False})
     frame = pd.DataFrame(records)
     rows = []
     for name, part in frame.groupby("name", sort=False):

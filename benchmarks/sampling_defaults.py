@@ -17,16 +17,13 @@ and no state is shared). Writes ``sampling_defaults.jsonl`` (one line per fit) a
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fresh_process import run_fresh
+from fresh_process import parse_args, run_all
 
 SIM_LAWS = {
     "chinchilla": dict(population={"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34,
@@ -54,12 +51,14 @@ def thin_log(frame: pd.DataFrame, by: str, x: str, k: int) -> pd.DataFrame:
 def real_cases() -> dict:
     """``{name: (Model, runs)}``: the natural hierarchical model of each shipped data set.
 
-    Natural = the parameters a grouping can identify: in ``gemstones`` a run is one model
-    trained to several D, so only A (the N term) varies by run (E and A by run would be one
-    constant per run); in ``datablations_repetition`` the two corpora share three model sizes
-    within half a decade of N, so E varies by corpus. ``datablations_repetition_EAB`` keeps
-    E, A and B by corpus as a stress case (weakly identified: A and B by corpus trade off
-    against E by corpus).
+    Natural = the parameters a grouping can identify: in ``gemstones`` (22 width x depth
+    shapes, one run each) the N term varies by width: within a width, depth changes N, so
+    alpha is seen inside each group. ``gemstones_A_by_run`` lets A vary by run, a stress
+    case: each run has one N, so alpha is identified only through the spread of the runs'
+    A (a ridge between alpha and that spread). In ``datablations_repetition`` the two
+    corpora share three model sizes within half a decade of N, so E varies by corpus;
+    ``datablations_repetition_EAB`` keeps E, A and B by corpus as a stress case (weakly
+    identified: A and B by corpus trade off against E by corpus).
     """
     import bayescale as bs
     from bayescale.datasets import highest_loss_excluded, obsscaling_long
@@ -106,8 +105,10 @@ def real_cases() -> dict:
                           grid[["N", "loss", "config"]])
     gem = bs.datasets.load("gemstones")
     gem = thin_log(gem[gem["D"] >= 2e10], "run", "D", 12)
-    out["gemstones"] = (bs.Model("chinchilla", hierarchy={"A": "run"}),
-                        gem[["N", "D", "loss", "run"]])
+    out["gemstones"] = (bs.Model("chinchilla", hierarchy={"A": "width"}),
+                        gem[["N", "D", "loss", "width"]])
+    out["gemstones_A_by_run"] = (bs.Model("chinchilla", hierarchy={"A": "run"}),
+                                 gem[["N", "D", "loss", "run"]])
     return out
 
 
@@ -126,7 +127,7 @@ def case_names() -> list[str]:
     real = ["chinchilla_epoch", "datablations", "datablations_repetition",
             "datablations_repetition_EAB", "obsscaling",
             "revisiting_nsl_BB", "revisiting_nsl_LM", "revisiting_nsl_NMT", "revisiting_nsl_IC",
-            "porian_rsld", "routing_moe", "gemstones"]
+            "porian_rsld", "routing_moe", "gemstones", "gemstones_A_by_run"]
     sims = [f"sim:{law}:{k}" for law in SIM_LAWS for k in SIM_GROUPS]
     return real + sims
 
@@ -168,34 +169,13 @@ def summarise(records: list[dict]) -> pd.DataFrame:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--cases", default=None, help="comma-separated case names")
-    parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--append", action="store_true",
-                        help="add to the existing jsonl and summarise all of it")
-    parser.add_argument("--one", nargs=2, metavar=("CASE", "SEED"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(run_one(args.one[0], int(args.one[1]))))
+    args = parse_args(__doc__, ("cases", "CASE"), None, run_one)
+    if args is None:
         return
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = out / "sampling_defaults.jsonl"
-    cases = args.cases.split(",") if args.cases else case_names()
-    records = ([json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-               if args.append and log.exists() else [])
-    with log.open("a" if args.append else "w") as handle:
-        for case in cases:
-            for seed in range(1, args.seeds + 1):
-                if any(r.get("case") == case and r.get("seed") == seed for r in records):
-                    continue        # done in an earlier --append run
-                record = run_fresh(__file__, case, str(seed),
-                                   label={"case": case, "seed": seed})
-                records.append(record)
-                handle.write(json.dumps(record) + "\n")
-                handle.flush()
-                print(json.dumps(record)[:200], file=sys.stderr)
+    records = run_all(__file__, out / "sampling_defaults.jsonl", "case",
+                      args.cases.split(",") if args.cases else case_names(), args.seeds,
+                      append=args.append)
     table = summarise(records)
     from bayescale.report import frame_table
 
