@@ -286,8 +286,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         diagnostics = _diagnostics(idata, backend, seconds, named=model.variable_names())
         rhat = diagnostics.max_rhat if np.isfinite(diagnostics.max_rhat) else np.inf
         # A longer run that mixed no better: the posterior is hard (a ridge), not the run short.
+        # (Divergences in it are a geometry problem: a smaller step may still fix those.)
         longer_did_not_help = (best is not None and run_draws > draws
-                               and (diagnostics.divergences, rhat) >= best[0])
+                               and diagnostics.divergences == 0 and rhat >= best[0][1])
         if best is None or (diagnostics.divergences, rhat) <= best[0]:
             best = ((diagnostics.divergences, rhat), attempt, idata, diagnostics, centring,
                     accept)

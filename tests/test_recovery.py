@@ -16,8 +16,14 @@ pytestmark = pytest.mark.statistical
 
 
 def test_sampler_converged(pooled_fit):
+    """The default fit of a 5-family simulation is clean: 0 divergences and R-hat <= 1.01
+    (after the automatic refits), bulk and tail ESS >= 200 of 4,000 draws (enough for the
+    95% intervals below: Monte Carlo error of a 2.5% quantile ~0.01 in probability). Measured
+    over 20 seed offsets (benchmarks/test_seeds.py): 0 failures of this assertion; the
+    stricter fit.diagnostics.ok (ESS >= 400) failed on 1 of 20 (tail ESS 252)."""
     d = pooled_fit.diagnostics
-    assert d.divergences == 0 and d.max_rhat <= 1.01 and d.ok, d.problems()
+    assert d.divergences == 0 and d.max_rhat <= 1.01, d.problems()
+    assert min(d.min_ess_bulk, d.min_ess_tail) >= 200, d.problems()
 
 
 @pytest.mark.parametrize("name", ["E", "A", "B", "alpha", "beta"])
@@ -27,33 +33,38 @@ def test_population_values_inside_95_intervals(pooled_fit, name):
 
 
 def test_well_observed_families_recovered(pooled_fit, simulation):
-    # With 40 runs each, the family values of E are pinned down: truth inside 95% intervals.
+    """With 40 runs each, the family values of E are pinned down: the truth is inside the 95%
+    interval for at least 3 of the 4 families. Under calibration each misses with probability
+    0.05, so all four inside fails 18.5% of seeds (measured: 1 of 20 offsets) while >= 3 of 4
+    fails 1.4%; a wrong family mapping or reference shift moves all four out."""
     e = pooled_fit.posterior["E_by_family"]
+    missed = []
     for fam in ("fam0", "fam1", "fam2", "fam3"):
         lo, hi = np.quantile(e.sel(family=fam).values, [0.025, 0.975])
-        assert lo <= simulation.by_group[fam]["E"] <= hi, fam
+        if not lo <= simulation.by_group[fam]["E"] <= hi:
+            missed.append((fam, simulation.by_group[fam]["E"], float(lo), float(hi)))
+    assert len(missed) <= 1, missed
 
 
-def _distance_to_others(fit, family):
-    """Posterior median of log E_family minus the mean log E of the other families."""
+def _log_e_sd(fit):
+    """Posterior sd of each family's log E."""
     log_e = np.log(draws(fit, "E_by_family"))  # (family, sample)
-    fams = list(fit.posterior["family"].values)
-    k = fams.index(family)
-    others = np.delete(log_e, k, axis=0).mean(axis=0)
-    return float(np.median(log_e[k] - others))
+    return dict(zip(fit.posterior["family"].values, log_e.std(axis=1), strict=True))
 
 
-def test_sparse_family_shrinks_toward_population(pooled_fit, unpooled_fit):
-    # Pooling pulls the sparse family toward the others: its distance to them shrinks by more
-    # than 30% (measured: ~70%), and it moves at least twice as far as any 40-run family
-    # (whose distances move only because the others' mean moves with the sparse family).
-    families = ("sparse", "fam0", "fam1", "fam2", "fam3")
-    pooled = {f: _distance_to_others(pooled_fit, f) for f in families}
-    unpooled = {f: _distance_to_others(unpooled_fit, f) for f in families}
-    shrink = 1 - abs(pooled["sparse"]) / abs(unpooled["sparse"])
-    moved = {f: abs(pooled[f] - unpooled[f]) for f in families}
-    assert shrink > 0.3, (pooled, unpooled)
-    assert moved["sparse"] > 2 * max(moved[f] for f in families[1:]), moved
+def test_sparse_family_borrows_strength(pooled_fit, unpooled_fit):
+    """Partial pooling informs the sparse family and leaves the well-observed ones alone: with
+    the spreads estimated, the sparse family's log E is more certain than with the
+    spreads fixed at 5 (no pooling), while each 40-run family's sd changes by less than 40%.
+    (An earlier version compared posterior medians: with 4 runs where E and A trade off, the
+    unpooled median can land near the others by chance, and it failed on 2 of 20 offsets.)
+    Pooling cuts the sparse family's sd to 0.62, 0.55 and 0.53 of the unpooled one at seed
+    offsets 0, 6 and 8 (no pooling: 1.0); the test asks for < 0.8. Not yet run over 20
+    offsets."""
+    pooled, unpooled = _log_e_sd(pooled_fit), _log_e_sd(unpooled_fit)
+    assert pooled["sparse"] < 0.8 * unpooled["sparse"], (pooled, unpooled)
+    for fam in ("fam0", "fam1", "fam2", "fam3"):
+        assert 0.6 < pooled[fam] / unpooled[fam] < 1.4, (fam, pooled, unpooled)
 
 
 def test_sparse_family_is_less_certain(pooled_fit):
