@@ -151,6 +151,9 @@ def run_one(case: str, seed: int) -> dict:
 
 def summarise(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(records)
+    order = {name: i for i, name in enumerate(case_names())}
+    frame = frame.sort_values("case", key=lambda c: c.map(order).fillna(len(order)),
+                              kind="stable")
     rows = []
     for case, part in frame.groupby("case", sort=False):
         ok = part.dropna(subset=["divergences"])
