@@ -247,12 +247,14 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     """Draw from the posterior of ``model`` given ``data`` by NUTS.
 
     When a run has divergent transitions or R-hat > 1.01, the model is refitted (at most
-    ``refits`` times) with a smaller step size (``target_accept`` moved to
-    ``1 - (1 - target_accept) / 4**k`` on the k-th refit: 0.9, 0.975, 0.994) and, for
-    hierarchical models, group effects re-parameterised per parameter and column from the
-    previous run's draws (:func:`bayescale.build.centring_from_draws`). A run without
-    divergences whose chains still disagree mixes slowly: the next one has twice the warm-up
-    and twice the draws, thinned back to ``draws`` per chain; when that longer run mixes no
+    ``refits`` times) and, for hierarchical models, group effects re-parameterised per
+    parameter and column from the previous run's draws
+    (:func:`bayescale.build.centring_from_draws`). After a run with divergences the step
+    shrinks (``target_accept`` moved to ``1 - (1 - target_accept) / 4**k`` after the k-th
+    diverging run: 0.9, 0.975, 0.994). A run without divergences whose chains still disagree
+    mixes slowly: the next one keeps the step (a smaller one would cover less ground per
+    draw) and has twice the warm-up and twice the draws, thinned back to ``draws`` per
+    chain; when that longer run mixes no
     better, refitting stops (the posterior has a ridge the data do not resolve: a longer run
     will not fix it, and :attr:`Diagnostics.slowest` names the variables). The attempt with
     the fewest divergences (then the lowest R-hat) is kept. Every attempt is listed
@@ -271,8 +273,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     total = 0.0
     run_draws, run_tune = draws, tune
     best: tuple[Any, ...] | None = None
+    shrinks = 0      # runs that diverged so far: each one shrinks the step of the next
     for attempt in range(refits + 1):
-        accept = 1 - (1 - target_accept) / 4**attempt
+        accept = 1 - (1 - target_accept) / 4**shrinks
         pm_model = build_model(model, design, centring)
         run_seed = None if seed is None else seed + attempt
         start = time.perf_counter()
@@ -299,6 +302,8 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                                          diagnostics))
         if diagnostics.divergences == 0:     # slow mixing, not a bad geometry: run longer
             run_draws, run_tune = 2 * run_draws, 2 * run_tune
+        else:
+            shrinks += 1
         if model.hierarchy:
             centring = centring_from_draws(model, design, idata["posterior"])
     _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
