@@ -53,16 +53,18 @@ def _log_e_sd(fit):
 
 
 def test_sparse_family_borrows_strength(pooled_fit, unpooled_fit):
-    """Partial pooling informs the sparse family and leaves the well-observed ones alone: with
-    the spreads estimated, the sparse family's log E is more certain than with the
-    spreads fixed at 5 (no pooling), while each 40-run family's sd changes by less than 40%.
-    (An earlier version compared posterior medians: with 4 runs where E and A trade off, the
-    unpooled median can land near the others by chance, and it failed on 2 of 20 offsets.)
-    Pooling cuts the sparse family's sd to 0.62, 0.55 and 0.53 of the unpooled one at seed
-    offsets 0, 6 and 8 (no pooling: 1.0); the test asks for < 0.8. Not yet run over 20
-    offsets."""
+    """Partial pooling never leaves the sparse family less certain than no pooling (spreads
+    fixed at 5), and leaves the well-observed families alone: each 40-run family's log E sd
+    changes by less than 40%.
+
+    How much pooling narrows the sparse family depends on how much its 4 runs already pin E
+    against the families' spread: the sd ratio pooled/unpooled was 0.62, 0.55, 0.53 and 1.02
+    at seed offsets 0, 6, 8 and 4 (for a normal model it is <= 1 by construction). An
+    earlier "< 0.8" failed at offset 4 (1 of 7 offsets run), and a comparison of posterior
+    medians failed on 2 of 20. The bound 1.2 is 4 Monte Carlo standard errors above 1 (each
+    sd comes from >= 400 effective draws: relative error ~3.5%, ~5% for the ratio)."""
     pooled, unpooled = _log_e_sd(pooled_fit), _log_e_sd(unpooled_fit)
-    assert pooled["sparse"] < 0.8 * unpooled["sparse"], (pooled, unpooled)
+    assert pooled["sparse"] < 1.2 * unpooled["sparse"], (pooled, unpooled)
     for fam in ("fam0", "fam1", "fam2", "fam3"):
         assert 0.6 < pooled[fam] / unpooled[fam] < 1.4, (fam, pooled, unpooled)
 
