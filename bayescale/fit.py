@@ -254,13 +254,12 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     diverging run: 0.9, 0.975, 0.994). A run without divergences whose chains still disagree
     mixes slowly: the next one keeps the step (a smaller one would cover less ground per
     draw) and has twice the warm-up and twice the draws, thinned back to ``draws`` per
-    chain; when that longer run mixes no
-    better, refitting stops (the posterior has a ridge the data do not resolve: a longer run
-    will not fix it, and :attr:`Diagnostics.slowest` names the variables). The attempt with
-    the fewest divergences (then the lowest R-hat) is kept. Every attempt is listed
-    in ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
-    1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and listed
-    in ``Fit.diagnostics.problems()``.
+    chain; when that longer run mixes no better, refitting stops (the posterior has a ridge
+    the data do not resolve: a longer run will not fix it, and :attr:`Diagnostics.slowest`
+    names the variables). The attempt with the fewest divergences (then the lowest R-hat) is
+    kept. Every attempt is listed in ``Fit.diagnostics.history``. Problems left after the
+    last attempt (divergences, R-hat > 1.01, bulk or tail ESS < 100 per chain) are raised as
+    :class:`SamplingWarning` and listed in ``Fit.diagnostics.problems()``.
     """
     check_sampling_args(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                         seed=seed)
@@ -273,9 +272,8 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     total = 0.0
     run_draws, run_tune = draws, tune
     best: tuple[Any, ...] | None = None
-    shrinks = 0      # runs that diverged so far: each one shrinks the step of the next
+    accept = target_accept
     for attempt in range(refits + 1):
-        accept = 1 - (1 - target_accept) / 4**shrinks
         pm_model = build_model(model, design, centring)
         run_seed = None if seed is None else seed + attempt
         start = time.perf_counter()
@@ -302,8 +300,8 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                                          diagnostics))
         if diagnostics.divergences == 0:     # slow mixing, not a bad geometry: run longer
             run_draws, run_tune = 2 * run_draws, 2 * run_tune
-        else:
-            shrinks += 1
+        else:                                # divergences: a smaller step for the next run
+            accept = 1 - (1 - accept) / 4
         if model.hierarchy:
             centring = centring_from_draws(model, design, idata["posterior"])
     _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
