@@ -4,51 +4,98 @@
 >>> runs = bs.datasets.load("chinchilla_epoch")
 >>> fit = bs.Model("chinchilla").fit(runs, seed=1)
 >>> fit.summary(ci_prob=0.95)
+
+The public names are imported on first use (``bs.Model`` imports PyMC then), so that
+``import bayescale`` is instant and the command line can handle Ctrl-C from its first moment.
 """
+
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-from . import datasets, report, simulate  # noqa: E402
-from ._validate import DataError, DataWarning  # noqa: E402
-from .calibrate import Backtest, backtest  # noqa: E402
-from .chain import chain_predict  # noqa: E402
-from .compare import CheckResult, CompareResult, check, compare, sensitivity  # noqa: E402
-from .config import configure  # noqa: E402
-from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better  # noqa: E402
-from .fit import Diagnostics, Fit, SamplingWarning, fit, load  # noqa: E402
-from .laws import (  # noqa: E402
-    Law,
-    Param,
-    available_laws,
-    get_law,
-    law_from_function,
-    register_law,
-    unregister_law,
-)
-from .model import Model  # noqa: E402
-from .predict import (  # noqa: E402
-    CHINCHILLA_COMPUTE,
-    UnknownGroupError,
-    compute_optimal,
-    predict,
-)
-from .priors import Prior  # noqa: E402
+#: public submodules
+_MODULES = ("datasets", "plots", "report", "simulate")
+#: public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    **{name: f".{name}" for name in _MODULES},
+    **dict.fromkeys(("DataError", "DataWarning"), "._validate"),
+    **dict.fromkeys(("Backtest", "backtest"), ".calibrate"),
+    "chain_predict": ".chain",
+    **dict.fromkeys(("CheckResult", "CompareResult", "check", "compare", "sensitivity"),
+                    ".compare"),
+    "configure": ".config",
+    **dict.fromkeys(("Crossover", "InversePrediction", "crossover", "inverse_predict",
+                     "prob_better"), ".decisions"),
+    **dict.fromkeys(("Diagnostics", "Fit", "SamplingWarning", "fit", "load"), ".fit"),
+    **dict.fromkeys(("Law", "Param", "available_laws", "get_law", "law_from_function",
+                     "register_law", "unregister_law"), ".laws"),
+    "Model": ".model",
+    **dict.fromkeys(("CHINCHILLA_COMPUTE", "UnknownGroupError", "compute_optimal", "predict"),
+                    ".predict"),
+    "Prior": ".priors",
+}
 
-__all__ = [
-    "available_laws", "Backtest", "configure", "backtest", "chain_predict", "check", "CheckResult",
-    "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "Crossover",
-    "crossover", "DataError", "DataWarning", "datasets", "Diagnostics", "Fit", "fit", "get_law",
-    "inverse_predict", "InversePrediction", "Law", "law_from_function", "load", "Model",
-    "Param", "plots", "predict", "Prior", "prob_better", "register_law", "report",
-    "SamplingWarning",
-    "sensitivity", "simulate", "UnknownGroupError", "unregister_law",
+__all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's keys
+    "available_laws", "Backtest", "backtest", "chain_predict", "check", "CheckResult",
+    "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "configure",
+    "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics", "Fit",
+    "fit", "get_law", "inverse_predict", "InversePrediction", "Law", "law_from_function", "load",
+    "Model", "Param", "plots", "predict", "Prior", "prob_better", "register_law", "report",
+    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law",
 ]
 
 
 def __getattr__(name: str) -> object:
-    """``bayescale.plots`` is imported on first use (it imports matplotlib)."""
-    if name == "plots":
-        import importlib
+    """Import the module defining ``name`` on first use and cache the attribute."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
+    loaded = importlib.import_module(module, __name__)
+    value = loaded if name in _MODULES else getattr(loaded, name)
+    globals()[name] = value
+    return value
 
-        return importlib.import_module(".plots", __name__)
-    raise AttributeError(f"module 'bayescale' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``bayescale.fit``, ``.predict`` and ``.compare`` the functions: importing the
+    module of the same name would otherwise bind the module over them."""
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, types.ModuleType) and name in _EXPORTS and name not in _MODULES:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+if TYPE_CHECKING:  # what static checkers and IDEs see
+    from . import datasets, plots, report, simulate
+    from ._validate import DataError, DataWarning
+    from .calibrate import Backtest, backtest
+    from .chain import chain_predict
+    from .compare import CheckResult, CompareResult, check, compare, sensitivity
+    from .config import configure
+    from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better
+    from .fit import Diagnostics, Fit, SamplingWarning, fit, load
+    from .laws import (
+        Law,
+        Param,
+        available_laws,
+        get_law,
+        law_from_function,
+        register_law,
+        unregister_law,
+    )
+    from .model import Model
+    from .predict import CHINCHILLA_COMPUTE, UnknownGroupError, compute_optimal, predict
+    from .priors import Prior

@@ -14,12 +14,10 @@ import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
-from .likelihoods import LIKELIHOODS
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_USAGE = 2
 
@@ -52,6 +50,8 @@ def _read_csv(path: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     if not Path(path).is_file():
         raise FileNotFoundError(f"no such file: {path}")
     try:
+        import pandas as pd
+
         return pd.read_csv(path, dtype={c: str for c in text_columns})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValueError(f"cannot read {path} as CSV: {err}") from None
@@ -69,6 +69,8 @@ def _print_json(value: Any) -> None:
 
 
 def _json_safe(value: Any) -> Any:
+    import numpy as np
+
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -83,6 +85,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def _print_frame(df: pd.DataFrame) -> None:
+    import pandas as pd
+
     with pd.option_context("display.max_columns", None, "display.width", 200,
                            "display.float_format", "{:.5g}".format):
         print(df.to_string())
@@ -266,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
+    from .likelihoods import LIKELIHOODS
+
     p.add_argument("--law", default="chinchilla", help="law name, e.g. chinchilla, power_law:C")
     p.add_argument("--vary", help="comma-separated law parameters that vary by group, e.g. E,A")
     p.add_argument("--by", help="grouping column(s) for --vary, comma-separated (crossed); "
@@ -309,17 +315,20 @@ def _other_commands(sub: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; every error is one line on stderr and a non-zero exit status (2: bad
-    input or usage, 1: anything else, 130: interrupted by Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    input or usage, 1: anything else, 130: interrupted by Ctrl-C, at any moment: the
+    imports run after the interrupt handling is in place)."""
+    return _interruptible(lambda: _run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    try:
+        args = build_parser().parse_args(argv)   # imports PyMC (the likelihood choices)
+    except SystemExit as exit_:   # --help, or a usage error already printed by argparse
+        return exit_.code if isinstance(exit_.code, int) else int(exit_.code is not None)
+    from ._validate import DataError
     from .fit import SamplingWarning
 
     warnings.simplefilter("default", SamplingWarning)
-    return _interruptible(lambda: _run(args))
-
-
-def _run(args: argparse.Namespace) -> int:
-    from ._validate import DataError
-
     try:
         return args.func(args)
     except (DataError, ValueError, KeyError, TypeError, FileExistsError, FileNotFoundError,
