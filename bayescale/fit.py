@@ -65,6 +65,7 @@ class Diagnostics:
     refits: int = 0                 # automatic refits after sampling problems (see fit())
     history: tuple[str, ...] = ()   # one line per discarded attempt: what went wrong
     slowest: tuple[str, ...] = ()   # model variables with R-hat > RHAT_MAX, worst first (<= 3)
+    max_depth_share: float = 0.0    # share of draws whose trajectory hit NUTS's length limit
 
     def problems(self) -> list[str]:
         out = []
@@ -80,6 +81,10 @@ class Diagnostics:
         if not min(self.min_ess_bulk, self.min_ess_tail) >= ess_min:
             out.append(f"low effective sample size (bulk {self.min_ess_bulk:.0f}, tail "
                        f"{self.min_ess_tail:.0f} < {ess_min}); draw more")
+        if out and self.max_depth_share > 0.5:   # why the chains mix slowly, not a problem alone
+            out.append(f"NUTS hit its trajectory-length limit on {self.max_depth_share:.0%} of "
+                       "draws: the posterior has directions at very different scales (a "
+                       "combination of parameters the data pin tightly, others they leave open)")
         return out
 
     @property
@@ -229,8 +234,12 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float,
                    if v in named and np.isfinite(rhat_values[v].values).any()}
     slowest = sorted((v for v, r in by_variable.items() if r > RHAT_MAX),
                      key=lambda v: -by_variable[v])[:3]
+    stats = idata["sample_stats"]
+    limit = next((stats[k] for k in ("reached_max_treedepth", "maxdepth_reached")
+                  if k in stats.data_vars), None)
     return Diagnostics(
         slowest=tuple(slowest),
+        max_depth_share=float(np.asarray(limit).mean()) if limit is not None else 0.0,
         divergences=int(idata["sample_stats"]["diverging"].sum()),
         max_rhat=extreme(rhat_values, np.nanmax),
         min_ess_bulk=extreme(ess_b, np.nanmin),

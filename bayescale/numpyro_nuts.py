@@ -24,6 +24,7 @@ import xarray as xr
 
 __all__ = ["sample_numpyro", "population_value_names"]
 
+MAX_TREE_DEPTH = 10   # numpyro's and Stan's default: at most 2^10 - 1 leapfrog steps per draw
 _STATS = {"potential_energy": "lp", "adapt_state.step_size": "step_size",
           "num_steps": "n_steps", "accept_prob": "acceptance_rate",
           "diverging": "diverging", "energy": "energy"}
@@ -92,7 +93,7 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
         block = tuple(n for n in names if n in set(dense))
         dense_mass = [block] if block else False
     kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept,
-                  dense_mass=dense_mass)
+                  dense_mass=dense_mass, max_tree_depth=MAX_TREE_DEPTH)
     mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
                 chain_method=chain_method, progress_bar=progressbar)
     start = time.perf_counter()
@@ -110,6 +111,7 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
     extra = mcmc.get_extra_fields(group_by_chain=True)
     stats = {_STATS[k]: np.asarray(v) for k, v in extra.items() if k in _STATS}
     stats["tree_depth"] = (np.log2(stats["n_steps"]).astype(int) + 1)
+    stats["reached_max_treedepth"] = stats["n_steps"] >= 2**MAX_TREE_DEPTH - 1
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
     observed = find_observations(pm_model)
     if observed:

@@ -60,20 +60,24 @@ def main() -> None:
             results[name][offset] = status
         done = sum(s != "passed" for r in results.values() for s in r.values())
         print(f"offset {offset}: {len(results)} tests, {done} failures so far", file=sys.stderr)
+        write_tables(out, results, offset, time.perf_counter() - start)   # after every offset
+    print((out / "test_seeds.md").read_text())
+
+
+def write_tables(out: Path, results: dict[str, dict[int, str]], offsets: int,
+                 seconds: float) -> None:
+    """``test_seeds.json`` and ``test_seeds.md``: failures per test over the offsets so far."""
     rows = []
     for name, by_offset in sorted(results.items()):
         bad = sorted(o for o, s in by_offset.items() if s != "passed")
         rows.append({"test": name, "runs": len(by_offset), "failures": len(bad),
                      "failed offsets": ", ".join(map(str, bad))})
     (out / "test_seeds.json").write_text(json.dumps(rows, indent=2))
-    lines = [f"# Statistical tests under {args.offsets} seed offsets "
-             f"({time.perf_counter() - start:.0f} s)", "",
+    lines = [f"# Statistical tests under {offsets} seed offsets ({seconds:.0f} s)", "",
              "| test | runs | failures | failed offsets |", "|---|---|---|---|"]
     lines += [f"| `{r['test']}` | {r['runs']} | {r['failures']} | {r['failed offsets']} |"
               for r in rows]
     (out / "test_seeds.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()

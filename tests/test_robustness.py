@@ -552,3 +552,22 @@ def test_slow_mixing_names_the_slowest_variables():
     worst = fit_module._diagnostics(scrambled, "numpyro", 0.0, named=named)
     assert worst.slowest[0] == "alpha" and "sampler_coordinate" not in worst.slowest
     assert worst.max_rhat > 2
+
+
+def test_trajectory_length_limit_is_reported_with_slow_mixing():
+    """Diagnostics count the draws whose NUTS trajectory hit the tree-depth limit (numpyro
+    records it per draw); with slow mixing, the problems say so (the reason for the ridge);
+    alone, it is not a problem (Stan's view: an efficiency, not a validity, concern)."""
+    fit_module = sys.modules["bayescale.fit"]
+    tree = bs.Model("power_law:C").fit(small_runs().drop(columns="family"), draws=30, tune=30,
+                                       chains=2, seed=3, progressbar=False, warn=False,
+                                       refits=0)
+    stats = tree.idata["sample_stats"]
+    hit = np.asarray(stats["n_steps"]) >= 2**10 - 1
+    np.testing.assert_array_equal(np.asarray(stats["reached_max_treedepth"]), hit)
+    assert tree.diagnostics.max_depth_share == pytest.approx(hit.mean())
+    common = dict(divergences=0, min_ess_bulk=900, min_ess_tail=900, chains=4, draws=1000,
+                  sampler="numpyro", sampling_seconds=1.0, max_depth_share=0.99)
+    slow = fit_module.Diagnostics(max_rhat=1.03, **common)
+    assert any("trajectory-length limit on 99% of draws" in p for p in slow.problems())
+    assert fit_module.Diagnostics(max_rhat=1.001, **common).ok
