@@ -240,7 +240,7 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float,
     return Diagnostics(
         slowest=tuple(slowest),
         max_depth_share=float(np.asarray(limit).mean()) if limit is not None else 0.0,
-        divergences=int(idata["sample_stats"]["diverging"].sum()),
+        divergences=int(stats["diverging"].sum()),
         max_rhat=extreme(rhat_values, np.nanmax),
         min_ess_bulk=extreme(ess_b, np.nanmin),
         min_ess_tail=extreme(ess_t, np.nanmin),

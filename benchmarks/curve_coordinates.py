@@ -74,7 +74,7 @@ def fit_curve_coordinates(runs: pd.DataFrame, seed: int) -> dict:
 def _record(idata) -> dict:
     import arviz_stats as azs
 
-    stats = idata["sample_stats"] if "sample_stats" in idata.children else idata.sample_stats
+    stats = idata["sample_stats"]
     post = idata["posterior"]
     rhat = azs.rhat(post)
     ess = azs.ess(post, method="bulk")

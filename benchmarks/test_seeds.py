@@ -79,5 +79,6 @@ def write_tables(out: Path, results: dict[str, dict[int, str]], offsets: int,
               for r in rows]
     (out / "test_seeds.md").write_text("\n".join(lines) + "\n")
 
+
 if __name__ == "__main__":
     main()
