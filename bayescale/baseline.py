@@ -24,7 +24,7 @@ import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
-from .build import _link_value, encode, log_mean_from_sampling
+from .build import encode, log_mean_from_sampling
 from .model import Model
 from .predict import compile_curve
 
@@ -49,7 +49,7 @@ class HuberBootstrap:
         design = encode(_ungrouped(self.model), data)
         self.log_ref = design.log_ref
         self.free = [p for p in law.params if p not in self.model.fixed]
-        self._fixed = {p: _link_value(law.params[p], self.model.fixed[p])
+        self._fixed = {p: law.params[p].to_sampling(self.model.fixed[p])
                        for p in law.params if p in self.model.fixed}
         objective = _compile_objective(self.model, self.free, self._fixed, design.log_x,
                                        np.log(design.y), design.log_ref, self.delta)
@@ -97,6 +97,7 @@ def _ungrouped(model: Model) -> Model:
     """The same law and priors without a hierarchy (the baseline fits one curve)."""
     spec = model.to_dict()
     spec["hierarchy"] = {}
+    spec["coordinates"] = "law"
     spec["priors"] = {k: v for k, v in spec["priors"].items() if k in model.law.params}
     spec["fixed"] = {k: v for k, v in spec["fixed"].items() if k in model.law.params}
     spec["likelihood"] = "normal"

@@ -29,6 +29,7 @@ from ._validate import (
     group_labels,
     warn_duplicates,
 )
+from .coordinates import coordinates, to_law_scale
 from .hierarchy import (
     CENTRING_THRESHOLD,
     add_nested_columns,
@@ -178,35 +179,32 @@ def law_fingerprint(law: Law, log_ref: Mapping[str, float]) -> list[float]:
     return [float(v) for v in np.broadcast_to(values, offsets.shape)]
 
 
-def _link_value(par: Param, natural: float) -> float:
-    return {"log": np.log, "logit": lambda v: np.log(v / (1 - v)), "identity": float}[par.link](
-        natural)
-
-
 # ---------------------------------------------------------------------------- the PyMC model
-Centring = dict[str, dict[str, bool]]   # param -> grouping column -> effects centred
+Centring = dict[str, dict[str, bool]]   # coordinate key -> grouping column -> effects centred
 
 
 def default_centring(model: Model, design: Design) -> Centring:
-    """Whether each parameter's effects of each grouping column are sampled centred.
+    """Whether each hierarchy coordinate's effects of each grouping column are sampled centred
+    (keyed by :attr:`Coordinate.key`: the parameter's name in law coordinates).
 
-    ``Model(centered=True|False)`` applies everywhere. Otherwise every set of effects starts
-    non-centred: the first fit cannot yet tell whether the data pin a level down, and the
-    number of runs per level is a poor guide when several law parameters vary together (the
-    data pin their combination, not each one). Measured on 2-group simulations with every
-    Chinchilla or power-law parameter varying (40 and 12 runs): centred from 10 runs per level
-    gave 12-670 divergences on each of 7 seeds, non-centred 0-1.
-    :func:`centring_from_draws` then chooses per parameter and column from the fit's draws.
+    ``Model(centered=True|False)`` applies everywhere. Otherwise a curve's level (curve
+    coordinates) starts centred: its group's runs pin it by construction. Every other set of
+    effects starts non-centred: the first fit cannot yet tell whether the data pin a level
+    down, and the number of runs per level is a poor guide when several law parameters vary
+    together (the data pin their combination, not each one). Measured on 2-group simulations
+    with every Chinchilla or power-law parameter varying in law coordinates (40 and 12 runs):
+    centred from 10 runs per level gave 12-670 divergences on each of 7 seeds, non-centred
+    0-1. :func:`centring_from_draws` then chooses per coordinate and column from the draws.
     """
     del design
-    flag = bool(model.centered)     # None (automatic) starts non-centred
-    return {name: {col: flag for col in cols} for name, cols in model.hierarchy.items()
-            if name not in model.fixed}
+    return {c.key: {col: c.pinned if model.centered is None else bool(model.centered)
+                    for col in c.columns}
+            for c in coordinates(model).values() if c.columns and c.fixed is None}
 
 
 def centring_from_draws(model: Model, design: Design, posterior: Any,
                         threshold: float = CENTRING_THRESHOLD) -> Centring:
-    """Centre a parameter's effects of a column when the data pin its levels down: posterior
+    """Centre a coordinate's effects of a column when the data pin its levels down: posterior
     sd of a level's value (location plus effect, sampling scale) below ``threshold`` times
     the group spread, for the median level; else non-centred (Papaspiliopoulos, Roberts &
     Skold 2007: centring wins when the data are informative relative to the spread).
@@ -214,19 +212,18 @@ def centring_from_draws(model: Model, design: Design, posterior: Any,
     if model.centered is not None:
         return default_centring(model, design)
     plan: Centring = {}
-    for name, cols in model.hierarchy.items():
-        if name in model.fixed:
+    for coord in coordinates(model).values():
+        if not coord.columns or coord.fixed is not None:
             continue
-        sname = model.params[name].sampling_name(name)
-        plan[name] = {}
-        for col in cols:
-            hname = sd_name(sname, col)
+        plan[coord.key] = {}
+        for col in coord.columns:
+            hname = sd_name(coord.name, col)
             spread = (model.fixed[hname] if hname in model.fixed
                       else float(np.median(np.asarray(posterior[hname]))))
-            value = np.asarray(posterior[effect_name(sname, col)]) + np.asarray(
-                posterior[sname])[..., None]
+            value = np.asarray(posterior[effect_name(coord.name, col)]) + np.asarray(
+                posterior[coord.name])[..., None]
             sd = value.reshape(-1, value.shape[-1]).std(axis=0)
-            plan[name][col] = bool(np.median(sd) < threshold * spread)
+            plan[coord.key][col] = bool(np.median(sd) < threshold * spread)
     return plan
 
 
@@ -267,14 +264,14 @@ def structure_key(model: Model, design: Design, centring: Centring | None = None
 
 
 def _priors(model: Model, scale: DataScale) -> dict[str, Any]:
-    """``{sampling variable: Prior}`` of every free parameter location and group spread."""
+    """``{sampling variable: Prior}`` of every free coordinate's location and group spread."""
     out = {}
-    for name, par in model.params.items():
-        if name in model.fixed:
+    for coord in coordinates(model, scale).values():
+        if coord.fixed is not None:
             continue
-        out[par.sampling_name(name)] = model.prior_for(name, scale)
-        for col in model.hierarchy.get(name, ()):
-            hname = sd_name(par.sampling_name(name), col)
+        out[coord.name] = coord.prior
+        for col in coord.columns:
+            hname = sd_name(coord.name, col)
             if hname not in model.fixed:
                 out[hname] = model.prior_for(hname, scale)
     return out
@@ -351,46 +348,53 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
             return priors[var].create(var, args={a: data[f"prior_{var}_{a}"]
                                                  for a in priors[var].args})
 
-        loc: dict[str, Any] = {}    # population location on the sampling scale
-        row: dict[str, Any] = {}    # per-run value on the sampling scale
+        loc: dict[str, Any] = {}    # population location of each coordinate
+        row: dict[str, Any] = {}    # per-run value of each coordinate
         level: dict[str, dict[str, Any]] = {c: {} for c in design.levels}
-        for name, par in model.params.items():
-            sname = par.sampling_name(name)
-            if name in model.fixed:
-                loc[name] = row[name] = pt.as_tensor_variable(_link_value(par, model.fixed[name]))
+        coords_ = coordinates(model, design.scale)
+        for key, coord in coords_.items():
+            sname = coord.name
+            if coord.fixed is not None:
+                loc[key] = row[key] = pt.as_tensor_variable(coord.fixed)
                 continue
-            cols = model.hierarchy.get(name, ())
-            if not cols:
-                loc[name] = row[name] = prior(sname)
+            if not coord.columns:
+                loc[key] = row[key] = prior(sname)
                 continue
             spreads, deviations = {}, {}
-            for col in cols:
+            for col in coord.columns:
                 hname = sd_name(sname, col)
                 sd = (pt.as_tensor_variable(model.fixed[hname]) if hname in model.fixed
                       else prior(hname))
                 spreads[col] = sd / np.sqrt(len(design.levels[col]))
-                deviations[col] = _zero_sum_effects(sname, col, sd, centring[name][col])
+                deviations[col] = _zero_sum_effects(sname, col, sd, centring[key][col])
             m, mu, means = _population_and_means(
                 sname, priors[sname], {a: data[f"prior_{sname}_{a}"] for a in priors[sname].args},
                 spreads)
-            loc[name] = pm.Deterministic(sname, mu)
-            row[name] = m + sum(deviations[c][codes[c]] for c in cols)
-            for col in cols:
+            loc[key] = pm.Deterministic(sname, mu)
+            row[key] = m + sum(deviations[c][codes[c]] for c in coord.columns)
+            for col in coord.columns:
                 effect = pm.Deterministic(effect_name(sname, col), deviations[col] + means[col],
                                           dims=dim_name(col))
-                level[col][name] = loc[name] + effect
+                level[col][key] = loc[key] + effect
 
-        # Natural-scale population values and per-group values (other groupings at zero).
-        population = to_natural(model.params, loc, log_ref)
+        # Law parameters: population values (sampling and natural scale) and per-group values
+        # (other groupings at zero).
+        law_loc = to_law_scale(model, loc)
+        population = to_natural(model.params, law_loc, log_ref)
         for name, par in model.params.items():
-            if name not in model.fixed and par.sampling_name(name) != name:
-                pm.Deterministic(name, population[name])  # else the sampled variable itself
+            if name in model.fixed:
+                continue
+            if name not in coords_:        # derived from curve coordinates
+                pm.Deterministic(par.sampling_name(name), law_loc[name])
+            if par.sampling_name(name) != name:
+                pm.Deterministic(name, population[name])
         for col, varying in level.items():
-            natural = to_natural(model.params, {**loc, **varying}, log_ref)
-            for name in varying:
-                pm.Deterministic(by_name(name, col), natural[name], dims=dim_name(col))
+            natural = to_natural(model.params, to_law_scale(model, {**loc, **varying}), log_ref)
+            for name in model.params:
+                if col in model.hierarchy.get(name, ()):
+                    pm.Deterministic(by_name(name, col), natural[name], dims=dim_name(col))
 
-        natural_row = to_natural(model.params, row, log_ref)
+        natural_row = to_natural(model.params, to_law_scale(model, row), log_ref)
         log_mean = model.law.log_mean(log_x, natural_row)
         aux = {k: natural_row[k] for k in model.likelihood.aux}
         extra = {c: data[f"{c}_values"] for c in design.extra}

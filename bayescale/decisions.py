@@ -43,7 +43,7 @@ def _seed(seed: int | None) -> int:
     return int(np.random.default_rng().integers(2**63)) if seed is None else seed
 
 
-def _law_input(fit: Fit, name: str, argument: str) -> str:
+def law_input(fit: Fit, name: str, argument: str) -> str:
     """A law input named by its law name or by its mapped data column."""
     inputs = fit.model.law.inputs
     name = {src: dst for dst, src in fit.model.columns.items()}.get(name, name)
@@ -84,12 +84,12 @@ def _positive_values(values: Any, argument: str) -> np.ndarray:
     return arr
 
 
-def _inputs_frame(fit: Fit, along: str, values: np.ndarray, fixed: Fixed) -> pd.DataFrame:
+def inputs_frame(fit: Fit, along: str, values: np.ndarray, fixed: Fixed) -> pd.DataFrame:
     """Rows of law inputs: ``along`` at ``values``, the others from ``fixed`` (constants or
     functions of the ``along`` values)."""
     fixed = dict(fixed or {})
     inputs = fit.model.law.inputs
-    named = {_law_input(fit, k, "fixed key"): v for k, v in fixed.items()}
+    named = {law_input(fit, k, "fixed key"): v for k, v in fixed.items()}
     if along in named:
         raise ValueError(f"fixed sets {along!r}, the input varied by along={along!r}; drop it")
     missing = [k for k in inputs if k != along and k not in named]
@@ -227,13 +227,13 @@ def crossover(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], *, along: st
     that cross (draws that do not cross are excluded from them, not set to the grid's end).
     """
     (ci_prob,) = ci_probs(ci_prob)
-    along = _law_input(fit, along, "along")
+    along = law_input(fit, along, "along")
     x = np.unique(_positive_values(grid, "grid"))
     if x.size < 2:
         raise ValueError(f"grid needs at least 2 distinct values of {along}, got {list(x)}")
     a = _selection(fit, a, "a")
     b = _selection(fit, b, "b")
-    rows = _inputs_frame(fit, along, x, fixed)
+    rows = inputs_frame(fit, along, x, fixed)
     ya, yb = _pair_draws(fit, a, b, rows, new_groups=new_groups, seed=_seed(seed),
                          kind="curve")
     d = ya - yb
@@ -326,7 +326,7 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
                          f"(likelihoods {list(_LOG_NOISE)}); this fit uses "
                          f"{fit.model.likelihood.name!r}: use kind='curve'")
     (ci_prob,) = ci_probs(ci_prob)
-    along = _law_input(fit, along, "along")
+    along = law_input(fit, along, "along")
     if not (np.isscalar(target) and np.isfinite(target) and target > 0):
         raise ValueError(f"target must be a finite number > 0 (the law is positive), "
                          f"got {target!r}")
@@ -339,7 +339,7 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
     seed = _seed(seed)
 
     def evaluate(log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows = _inputs_frame(fit, along, np.exp(log_x), fixed).assign(**group)
+        rows = inputs_frame(fit, along, np.exp(log_x), fixed).assign(**group)
         out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws")
         return out["curve"].values, out["obs"].values
 

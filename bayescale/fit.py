@@ -33,6 +33,7 @@ from .build import (
     structure_key,
 )
 from .config import configure_once
+from .coordinates import coordinates
 from .hierarchy import by_name, dim_name, effect_name, sd_name
 from .io import ATTR, MAX_LOAD_BYTES, FitFileError, read_tree, write_tree
 from .laws import Law
@@ -523,15 +524,14 @@ _META_KEYS = ("model", "levels", "log_ref", "scale", "diagnostics")
 def expected_posterior_variables(model: Model) -> list[str]:
     """Sampling-scale variables every posterior of ``model`` holds."""
     names = []
-    for name, par in model.params.items():
-        if name in model.fixed:
+    for coord in coordinates(model).values():
+        if coord.fixed is not None:
             continue
-        sname = par.sampling_name(name)
-        names.append(sname)
-        for col in model.hierarchy.get(name, ()):
-            names.append(effect_name(sname, col))
-            if sd_name(sname, col) not in model.fixed:
-                names.append(sd_name(sname, col))
+        names.append(coord.name)
+        for col in coord.columns:
+            names.append(effect_name(coord.name, col))
+            if sd_name(coord.name, col) not in model.fixed:
+                names.append(sd_name(coord.name, col))
     return names
 
 

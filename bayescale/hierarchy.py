@@ -11,6 +11,14 @@ effects, e.g. family and task); ``"family/model"`` nests ``model`` within ``fami
 ``family`` effect and a ``family/model`` effect). A group that the fit never saw gets a fresh
 ``z ~ Normal(0, 1)``: a draw from the population distribution.
 
+What the populations are placed on (``Model(coordinates=...)``, :mod:`bayescale.coordinates`):
+the parameters' sampling-scale values as above (``"law"``), or, for a law that is a floor plus
+power terms with the floor and every term varying by the same columns, each curve's level, term
+shares and slopes at the data's reference inputs (``"curve"``), which its runs pin down directly
+(another, equally weak prior, with a zero-avoiding Gamma(2, 6) prior on the spreads). The
+default, ``"auto"``, takes curve coordinates wherever they apply and no prior or fixed value is
+set on those parameters.
+
 Parameterisation (the same model, sampled in the coordinates NUTS handles best):
 
 * **Zero-sum deviations.** ``b_k`` is split into its mean over levels and deviations that sum
@@ -21,7 +29,8 @@ Parameterisation (the same model, sampled in the coordinates NUTS handles best):
 * **Centred or not, per parameter and column.** Non-centred (``z``, then ``sd z``) or
   centred (``ZeroSumNormal(sd)``): non-centred effects of well-measured groups, and centred
   effects of poorly measured ones, form funnels (Betancourt & Girolami 2015; Papaspiliopoulos,
-  Roberts & Skold 2007). A fit starts non-centred (``build.default_centring``); when it shows
+  Roberts & Skold 2007). A fit starts non-centred (``build.default_centring``; a curve's
+  level, which its runs pin by construction, starts centred); when it shows
   divergences or R-hat > 1.01, ``fit`` refits with the choice made from its draws (the median
   level's posterior sd against ``CENTRING_THRESHOLD`` times the spread) and a higher
   ``target_accept``; every attempt is in ``Diagnostics.history``.

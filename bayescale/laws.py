@@ -65,6 +65,14 @@ class Param:
     def default_prior(self, scale: DataScale) -> Prior:
         return self.prior(scale) if callable(self.prior) else self.prior
 
+    def to_sampling(self, natural: float) -> float:
+        """A natural value on the sampling scale (log, logit or as is)."""
+        if self.link == "log":
+            return float(np.log(natural))
+        if self.link == "logit":
+            return float(np.log(natural / (1 - natural)))
+        return float(natural)
+
 
 LogMean = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
 
@@ -80,8 +88,24 @@ class Law:
     formula: str
     source: str = ""
     options: Mapping[str, str] = field(default_factory=dict)
+    #: ``L = floor + sum_j coefficient_j (x_j / x0_j)^-exponent_j`` exactly: the floor's name and
+    #: the (coefficient, exponent) of each term; lets a hierarchy use curve coordinates
+    #: (:mod:`bayescale.coordinates`).
+    floor: str | None = None
+    curve_terms: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.curve_terms and (self.floor not in self.params
+                                 or self.params[self.floor].support != "positive"):
+            raise ValueError(f"law {self.name}: curve_terms need a positive floor parameter, "
+                             f"got floor={self.floor!r}")
+        for coef, exponent in self.curve_terms:
+            par = self.params.get(coef)
+            if par is None or par.reference is None or par.reference[1] != exponent \
+                    or self.params.get(exponent, par).support != "positive":
+                raise ValueError(f"law {self.name}: curve term ({coef!r}, {exponent!r}) needs a "
+                                 f"coefficient sampled at a reference input with exponent "
+                                 f"{exponent!r}, both positive")
         for pname, par in self.params.items():
             if par.support not in _LINK:
                 raise ValueError(f"law {self.name}: parameter {pname} has unknown support "
@@ -148,6 +172,7 @@ def chinchilla() -> Law:
         name="chinchilla", inputs=("N", "D"), log_mean=log_mean,
         formula="L = E + A N^-alpha + B D^-beta",
         source="Hoffmann et al. 2022, arXiv:2203.15556 (Approach 3)",
+        floor="E", curve_terms=(("A", "alpha"), ("B", "beta")),
         params={
             "E": Param("positive", _irreducible_prior, "irreducible loss"),
             "A": Param("positive", _term_at_reference_prior, "parameter-term coefficient",
@@ -171,6 +196,7 @@ def power_law(x: str = "x") -> Law:
         name="power_law", inputs=(x,), log_mean=log_mean, options={"x": x},
         formula=f"L = E + A {x}^-alpha",
         source="Henighan et al. 2020, arXiv:2010.14701",
+        floor="E", curve_terms=(("A", "alpha"),),
         params={
             "E": Param("positive", _irreducible_prior, "irreducible loss"),
             "A": Param("positive", _term_at_reference_prior, f"coefficient of {x}",

@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .hierarchy import DEFAULT_SD_PRIOR, by_name, parse_hierarchy, sd_name
+from .coordinates import (
+    COORDINATE_SYSTEMS,
+    coordinates,
+    curve_coordinate_names,
+    curve_coordinates_possible,
+)
+from .hierarchy import by_name, parse_hierarchy, sd_name
 from .laws import Law, Param, get_law
 from .likelihoods import Likelihood, get_likelihood
 from .priors import DataScale, Prior
@@ -40,7 +46,12 @@ class Model:
     columns : ``{model name: data column}``, e.g. ``{"N": "Model Size", "loss": "val_loss"}``.
     min_group_size : fewest runs a group may have.
     centered : group effects centred (True), non-centred (False), or chosen per grouping
-        column from the data (None: centred when the median group has >= 10 runs).
+        column from the fit's draws (None: non-centred first, see ``fit``).
+    coordinates : what the hierarchy's populations are placed on: ``"law"`` (the parameters'
+        sampling-scale values), ``"curve"`` (a curve's level, shares and slopes at the data's
+        reference inputs; laws that are a floor plus power terms, with the floor and every
+        term varying by the same columns) or ``"auto"`` (curve where possible, unless priors
+        or fixed values are set on those parameters); see :mod:`bayescale.coordinates`.
     """
 
     def __init__(self, law: str | Law = "chinchilla", *,
@@ -51,7 +62,8 @@ class Model:
                  target: str = "loss",
                  columns: Mapping[str, str] | None = None,
                  min_group_size: int = 2,
-                 centered: bool | None = None) -> None:
+                 centered: bool | None = None,
+                 coordinates: str = "auto") -> None:
         self.law = get_law(law)
         self.likelihood = get_likelihood(likelihood)
         clash = set(self.law.params) & set(self.likelihood.aux)
@@ -65,6 +77,18 @@ class Model:
         # "log_E_sd_family/model" and "log_E_sd_family:model" name the same spread
         self.fixed = {k.replace("/", ":"): float(v) for k, v in (fixed or {}).items()}
         self.priors = {k.replace("/", ":"): v for k, v in (priors or {}).items()}
+        if coordinates not in COORDINATE_SYSTEMS:
+            raise ValueError(f"coordinates must be one of {COORDINATE_SYSTEMS}, got "
+                             f"{coordinates!r}")
+        law_names = {*self.params} | {
+            sd_name(self.params[p].sampling_name(p), c)
+            for p, cols in self.hierarchy.items() for c in cols}
+        why = curve_coordinates_possible(self.law, self.hierarchy,
+                                         [k for k in self.priors if k in law_names],
+                                         [k for k in self.fixed if k in law_names])
+        if coordinates == "curve" and why:
+            raise ValueError(f"coordinates='curve' is not possible: {why}")
+        self.coordinates = "law" if coordinates == "law" or why else "curve"
         self._check_names()
 
     # ------------------------------------------------------------------ structure
@@ -84,7 +108,7 @@ class Model:
         """The model's scalar parameters on the sampling scale (``log_E``, ``log_alpha``,
         ``log_sigma``, group spreads such as ``log_E_sd_family``), fixed ones left out; the
         sampler's auxiliary coordinates (zero-sum splits) are not among them."""
-        names = [p.sampling_name(n) for n, p in self.params.items() if n not in self.fixed]
+        names = [c.name for c in coordinates(self).values() if c.fixed is None]
         return names + [h for h in self.hyperparameters() if h not in self.fixed]
 
     def variable_names(self) -> list[str]:
@@ -96,16 +120,20 @@ class Model:
         return list(dict.fromkeys(natural + self.sampling_parameters() + by_group))
 
     def hyperparameters(self) -> dict[str, tuple[str, str]]:
-        """``{sd variable name: (param, column)}`` for every group spread."""
-        out = {}
-        for param, columns in self.hierarchy.items():
-            sname = self.params[param].sampling_name(param)
-            for col in columns:
-                out[sd_name(sname, col)] = (param, col)
-        return out
+        """``{sd variable name: (coordinate key, column)}`` for every group spread (the
+        coordinate key is the parameter's name in law coordinates)."""
+        return {sd_name(c.name, col): (c.key, col) for c in coordinates(self).values()
+                for col in c.columns}
+
+    def prior_names(self) -> list[str]:
+        """Names a prior can be set on: the hierarchy's coordinates (the parameters in law
+        coordinates) and the group spreads."""
+        return [k for k, c in coordinates(self).items() if c.fixed is None] + [
+            h for h in self.hyperparameters() if h not in self.fixed]
 
     def _check_names(self) -> None:
-        valid = list(self.params) + list(self.hyperparameters())
+        curve = curve_coordinate_names(self.law) if self.coordinates == "curve" else []
+        valid = list(self.params) + curve + list(self.hyperparameters())
         for kind, names in (("priors", self.priors), ("fixed", self.fixed)):
             for name in names:
                 if name not in valid:
@@ -118,6 +146,9 @@ class Model:
                 raise ValueError(f"priors[{name!r}] is a group spread and needs a positive "
                                  f"distribution (HalfNormal, Gamma, ...), got {prior.dist}")
         for name, value in self.fixed.items():
+            if name in curve:
+                raise ValueError(f"fixed[{name!r}]: a curve coordinate cannot be fixed; fix a "
+                                 "law parameter with coordinates='law'")
             if name in self.hierarchy:
                 raise ValueError(f"parameter {name!r} cannot be both fixed and varying by "
                                  f"{', '.join(self.hierarchy[name])}")
@@ -134,7 +165,8 @@ class Model:
             return self.priors[name]
         if name in self.params:
             return self.params[name].default_prior(scale)
-        return DEFAULT_SD_PRIOR
+        key, _ = self.hyperparameters()[name]
+        return coordinates(self)[key].spread_prior
 
     # ------------------------------------------------------------------ fitting
     def fit(self, data: pd.DataFrame, **kwargs: Any) -> Fit:
@@ -157,6 +189,7 @@ class Model:
             "columns": self.columns,
             "min_group_size": self.min_group_size,
             "centered": self.centered,
+            "coordinates": self.coordinates,
         }
 
     @classmethod
@@ -174,7 +207,9 @@ class Model:
         return cls(law, hierarchy=d["hierarchy"], likelihood=d["likelihood"],
                    priors={k: Prior.from_dict(v) for k, v in d["priors"].items()},
                    fixed=d["fixed"], target=d["target"], columns=d["columns"],
-                   min_group_size=d["min_group_size"], centered=d["centered"])
+                   min_group_size=d["min_group_size"], centered=d["centered"],
+                   # files written before curve coordinates existed are in law coordinates
+                   coordinates=d.get("coordinates", "law"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -187,6 +222,9 @@ class Model:
             sname = par.sampling_name(name)
             if name in self.fixed:
                 desc = f"fixed = {self.fixed[name]:g}"
+            elif name not in coordinates(self):
+                desc = (f"{sname} from the curve coordinates below; varies by "
+                        f"{', '.join(self.hierarchy[name])}")
             else:
                 prior = self.priors.get(name, par.prior)
                 desc = f"{sname} ~ {prior if isinstance(prior, Prior) else 'data-scaled*'}"
@@ -196,8 +234,16 @@ class Model:
             if par.reference is not None:
                 ref = f" (sampled at reference {par.reference[0]})"
             lines.append(f"    {name:<8} {par.description}{ref}: {desc}")
+        if self.coordinates == "curve":
+            lines.append("  hierarchy in curve coordinates (level, shares, slopes at the "
+                         "reference inputs; bayescale.coordinates):")
+            for coord in coordinates(self).values():
+                if coord.key not in self.params:
+                    prior = self.priors.get(coord.key)
+                    lines.append(f"    {coord.name} ~ {prior if prior else 'data-scaled*'}; "
+                                 f"varies by {', '.join(coord.columns)}")
         for hname in self.hyperparameters():
             value = (f"fixed = {self.fixed[hname]:g}" if hname in self.fixed
-                     else f"~ {self.priors.get(hname, DEFAULT_SD_PRIOR)}")
+                     else f"~ {self.prior_for(hname, DataScale(1.0, 1.0, 1.0))}")
             lines.append(f"    {hname} {value}")
         return "\n".join(lines)

@@ -13,8 +13,9 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 from scipy import stats
 
-from .hierarchy import by_name, dim_name, sd_name
-from .predict import _pct, ci_probs, predict
+from .hierarchy import by_name, dim_name
+from .predict import ci_probs, predict
+from .predict import percent_of as _pct
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -167,14 +168,14 @@ def _curve_draws(fit: Fit, rows: pd.DataFrame, group: Mapping[str, Any] | None, 
         out = predict(fit, rows.assign(**group), kind="draws", seed=seed)
         return out["curve"].values
     from .build import canonical_frame
-    from .predict import POPULATION, _compiled, sampling_values
+    from .predict import POPULATION, compiled_curve, sampling_values
 
     frame = canonical_frame(fit.model, rows, need_target=False, need_groups=False)
     n = len(frame)
     codes = {c: np.full(n, POPULATION) for c in fit.model.grouping_columns}
     u = sampling_values(fit, codes, n, np.random.default_rng(seed))
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
-    log_curve, _ = _compiled(fit)(u, log_x)
+    log_curve, _ = compiled_curve(fit)(u, log_x)
     return np.exp(log_curve)
 
 
@@ -208,13 +209,13 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
     reach them, and without ``fixed`` they get their intervals as the fitted runs do.
     """
     from .build import canonical_frame
-    from .decisions import _inputs_frame, _law_input
+    from .decisions import inputs_frame, law_input
 
     model = fit.model
     inputs = model.law.inputs
     if along is None:
         along = "N" if "N" in inputs else inputs[0]
-    along = _law_input(fit, along, "along")
+    along = law_input(fit, along, "along")
     probs = ci_probs(ci_prob)
     frame = canonical_frame(model, data)
     keys, base = _group_keys(fit, frame)
@@ -252,7 +253,7 @@ def plot_fit(fit: Fit, data: Any, *, along: str | None = None,
             raise ValueError(f"extrapolate_to={extrapolate_to} must exceed the smallest observed "
                              f"{along} ({x_lo:g})")
         grid = np.geomspace(x_lo, x_hi, n_points)
-        rows = _inputs_frame(fit, along, grid, fixed)
+        rows = inputs_frame(fit, along, grid, fixed)
         settings = []
         for label in order:
             first = frame.loc[keys == label].iloc[0]
@@ -539,13 +540,11 @@ def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
     ticks = list(y)
     if new_group:
         new = _new_group_draws(fit, param, column, seed)
-        if new is not None:
-            n_lo, n_med, n_hi = np.quantile(new, q)
-            ax.errorbar([n_med], [0], xerr=[[n_med - n_lo], [n_hi - n_med]], fmt="D",
-                        color="C1", capsize=3, ms=5,
-                        label=f"new {column} (population distribution)")
-            ticks.append(0)
-            labels.append(f"new {column}")
+        n_lo, n_med, n_hi = np.quantile(new, q)
+        ax.errorbar([n_med], [0], xerr=[[n_med - n_lo], [n_hi - n_med]], fmt="D",
+                    color="C1", capsize=3, ms=5, label=f"new {column} (population distribution)")
+        ticks.append(0)
+        labels.append(f"new {column}")
     ax.set_yticks(ticks, labels)
     lows = np.concatenate([lo, [pop_lo]])
     highs = np.concatenate([hi, [pop_hi]])
@@ -576,18 +575,14 @@ def _run_counts(fit: Fit, column: str, levels: Sequence[str], data: Any) -> dict
     return {}
 
 
-def _new_group_draws(fit: Fit, param: str, column: str, seed: int | None) -> np.ndarray | None:
-    """Draws of ``param`` for a new level of ``column``: the population value moved by
-    ``sd * z``, ``z ~ Normal(0, 1)``, on the sampling (log) scale; None for other links."""
-    par = fit.model.params[param]
-    if par.link != "log":
-        return None
-    sd_var = sd_name(par.sampling_name(param), column)
-    pop = fit.posterior[param].values.reshape(-1)
-    sd = (np.full(pop.shape, fit.model.fixed[sd_var]) if sd_var in fit.model.fixed
-          else fit.posterior[sd_var].values.reshape(-1))
-    z = np.random.default_rng(seed).standard_normal(pop.shape)
-    return pop * np.exp(sd * z)
+def _new_group_draws(fit: Fit, param: str, column: str, seed: int | None) -> np.ndarray:
+    """Draws of ``param`` for a new level of ``column`` (other groupings at their population
+    location): the hierarchy's population distribution, as predictions draw it."""
+    from .predict import POPULATION, natural_values, sampling_values
+
+    codes = {c: np.array([-1 if c == column else POPULATION]) for c in fit.model.grouping_columns}
+    u = sampling_values(fit, codes, 1, np.random.default_rng(seed))
+    return natural_values(fit, u)[param][:, 0]
 
 
 # ---------------------------------------------------------------------------- backtests

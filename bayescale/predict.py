@@ -21,7 +21,8 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ._validate import DataError, DataWarning, as_frame, group_labels
-from .build import _link_value, canonical_frame, log_mean_from_sampling, to_natural
+from .build import canonical_frame, log_mean_from_sampling, to_natural
+from .coordinates import coordinates, to_law_scale
 from .hierarchy import effect_name, sd_name
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def ci_probs(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
     return probs
 
 
-def _pct(p: float) -> str:
+def percent_of(p: float) -> str:
     return f"{100 * p:.10g}"
 
 
@@ -85,16 +86,16 @@ def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
 
 def new_group_z(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Generator
                 ) -> dict[tuple[str, str], np.ndarray]:
-    """Standard-normal draws (samples, new levels) for every varying parameter and grouping
-    column with new levels (codes ``-1, -2, ...``): one draw per new level and posterior
-    sample, shared by all rows of that level."""
+    """Standard-normal draws (samples, new levels) for every varying hierarchy coordinate and
+    grouping column with new levels (codes ``-1, -2, ...``): one draw per new level and
+    posterior sample, shared by all rows of that level."""
     n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     out = {}
-    for name in fit.model.params:
-        for col in fit.model.hierarchy.get(name, ()):
+    for coord in coordinates(fit.model).values():
+        for col in coord.columns:
             code = np.where(codes[col] == POPULATION, 0, codes[col])
             n_new = int(max(0, -code.min(initial=0)))
-            out[(name, col)] = rng.standard_normal((n_samples, n_new))
+            out[(coord.key, col)] = rng.standard_normal((n_samples, n_new))
     return out
 
 
@@ -102,7 +103,8 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
                     rng: np.random.Generator | None = None,
                     z_new: Mapping[tuple[str, str], np.ndarray] | None = None
                     ) -> dict[str, np.ndarray]:
-    """``u[s, i]`` for every model parameter (law and likelihood), shape (samples, rows).
+    """``u[s, i]`` for every hierarchy coordinate (keyed by :attr:`Coordinate.key`: in law
+    coordinates every law and likelihood parameter), shape (samples, rows).
 
     Codes: ``>= 0`` a known level, ``-1, -2, ...`` new levels (drawn from the population with
     ``z_new``, from :func:`new_group_z`; drawn here from ``rng`` when not given),
@@ -113,25 +115,41 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
     if z_new is None:
         z_new = new_group_z(fit, codes, rng if rng is not None else np.random.default_rng())
     out: dict[str, np.ndarray] = {}
-    for name, par in model.params.items():
-        sname = par.sampling_name(name)
-        if name in model.fixed:
-            out[name] = np.full((n_samples, n), _link_value(par, model.fixed[name]))
+    for key, coord in coordinates(model).items():
+        if coord.fixed is not None:
+            out[key] = np.full((n_samples, n), coord.fixed)
             continue
-        value = np.repeat(_flat(fit, sname)[:, None], n, axis=1)
-        for col in model.hierarchy.get(name, ()):
-            hname = sd_name(sname, col)
+        value = np.repeat(_flat(fit, coord.name)[:, None], n, axis=1)
+        for col in coord.columns:
+            hname = sd_name(coord.name, col)
             sd = (np.full(n_samples, model.fixed[hname]) if hname in model.fixed
                   else _flat(fit, hname))
             zero = codes[col] == POPULATION
             code = np.where(zero, 0, codes[col])
-            known = _flat(fit, effect_name(sname, col))
-            fresh = sd[:, None] * z_new[(name, col)][:, ::-1]
+            known = _flat(fit, effect_name(coord.name, col))
+            fresh = sd[:, None] * z_new[(key, col)][:, ::-1]
             effects = np.concatenate([known, fresh], axis=1)
             effect = effects[:, code]  # code -1 -> last column
             value = value + np.where(zero[None, :], 0.0, effect)
-        out[name] = value
+        out[key] = value
     return out
+
+
+def natural_values(fit: Fit, u_values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Natural value of every law and likelihood parameter from :func:`sampling_values`."""
+    if "natural" not in fit._cache:
+        model = fit.model
+        u = {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
+        natural = to_natural(model.params, to_law_scale(model, u), fit.log_ref)
+        names = list(model.params)
+        fn = pytensor.function(list(u.values()), [natural[k] for k in names],
+                               on_unused_input="ignore")
+        fit._cache["natural"] = (list(u), names, fn)
+    keys, names, fn = fit._cache["natural"]
+    shape = np.broadcast_shapes(*(np.shape(u_values[k]) for k in keys))
+    values = fn(*(np.ascontiguousarray(np.broadcast_to(u_values[k], shape), dtype=float)
+                  for k in keys))
+    return {k: np.broadcast_to(v, shape) for k, v in zip(names, values, strict=True)}
 
 
 CurveFunction = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
@@ -139,14 +157,16 @@ CurveFunction = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
 
 
 def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
-    """Compiled ``(log L, natural likelihood parameters)`` from sampling-scale values of every
-    model parameter and log inputs, all broadcastable (samples, rows) arrays; the law graph is
-    the one the fit samples (``log_mean_from_sampling``)."""
-    u = {k: pt.matrix(f"u_{k}") for k in model.params}
+    """Compiled ``(log L, natural likelihood parameters)`` from the hierarchy coordinates'
+    values (:func:`sampling_values`) and log inputs, all broadcastable (samples, rows) arrays;
+    the graph is the one the fit samples (``to_law_scale``, ``log_mean_from_sampling``)."""
+    u = {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
     x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
-    law_u = {k: u[k] for k in model.law.params}
+    on_law_scale = to_law_scale(model, u)
+    law_u = {k: on_law_scale[k] for k in model.law.params}
     outputs = [log_mean_from_sampling(model.law, x, law_u, log_ref)]
-    aux = to_natural(model.likelihood.aux, {k: u[k] for k in model.likelihood.aux}, log_ref)
+    aux = to_natural(model.likelihood.aux, {k: on_law_scale[k] for k in model.likelihood.aux},
+                     log_ref)
     outputs += [aux[k] for k in model.likelihood.aux]
     fn = pytensor.function([*u.values(), *x.values()], outputs, on_unused_input="ignore")
 
@@ -161,7 +181,7 @@ def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
     return call
 
 
-def _compiled(fit: Fit) -> CurveFunction:
+def compiled_curve(fit: Fit) -> CurveFunction:
     """The fit's :func:`compile_curve`, cached on the fit."""
     if "compiled" not in fit._cache:
         fit._cache["compiled"] = compile_curve(fit.model, fit.log_ref)
@@ -173,8 +193,8 @@ def summarise_draws(draws: np.ndarray, probs: Iterable[float], prefix: str
     cols = {f"{prefix}_median": np.median(draws, axis=0)}
     for p in probs:
         lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        cols[f"{prefix}_eti{_pct(p)}_lb"] = lo
-        cols[f"{prefix}_eti{_pct(p)}_ub"] = hi
+        cols[f"{prefix}_eti{percent_of(p)}_lb"] = lo
+        cols[f"{prefix}_eti{percent_of(p)}_ub"] = hi
     return cols
 
 
@@ -271,7 +291,7 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     if codes is None:
         codes = _group_codes(fit, frame, new_groups)
     u = sampling_values(fit, codes, len(frame), rng, z_new)
-    log_curve, aux = _compiled(fit)(u, log_x)
+    log_curve, aux = compiled_curve(fit)(u, log_x)
     extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in fit.model.likelihood.columns
              if c in frame.columns}
     obs = fit.model.likelihood.draw(log_curve, aux, extra, rng)
@@ -342,7 +362,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
         raise ValueError(f"compute budgets must be finite and > 0, got {budgets}")
     settings = _group_settings(fit, groups)
     rng = np.random.default_rng(seed)
-    fn = _compiled(fit)
+    fn = compiled_curve(fit)
     tokens_of = tokens or (lambda c, n: c / (flops_per_param_token * n))
     records, draws = [], {}
     for label, codes in settings:

@@ -96,8 +96,7 @@ def with_fixed_priors(model: Model, design_data: Any) -> Model:
 
 
 def _fixed(model: Model, scale: DataScale) -> Model:
-    names = [p for p in model.params if p not in model.fixed]
-    names += [h for h in model.hyperparameters() if h not in model.fixed]
+    names = model.prior_names()
     spec = model.to_dict()
     spec["priors"] = {n: model.prior_for(n, scale).to_dict() for n in names}
     return Model.from_dict(spec, law=model.law)

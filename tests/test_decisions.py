@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.decisions import _inputs_frame, crossover, inverse_predict, prob_better
+from bayescale.decisions import crossover, inputs_frame, inverse_predict, prob_better
 from bayescale.simulate import simulate_runs
 
 from .conftest import seed_for
@@ -208,7 +208,7 @@ def test_fixed_inputs_may_depend_on_the_varied_one():
     # IsoFLOP rows for a law in N and D: D = C / (6 N) at C = 1e21 (no fit needed).
     stub = types.SimpleNamespace(model=bs.Model("chinchilla"))
     n = np.array([1e8, 1e9])
-    rows = _inputs_frame(stub, "N", n, {"D": lambda v: 1e21 / (6 * v)})
+    rows = inputs_frame(stub, "N", n, {"D": lambda v: 1e21 / (6 * v)})
     np.testing.assert_allclose(rows["D"], 1e21 / (6 * n))
     with pytest.raises(ValueError, match=r"fixed must give the other inputs.*missing \['D'\]"):
-        _inputs_frame(stub, "N", n, None)
+        inputs_frame(stub, "N", n, None)

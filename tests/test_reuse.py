@@ -9,6 +9,7 @@ computation, only summation order may differ), and a refit on the reused compile
 exactly what a freshly compiled one draws with the same seed.
 """
 
+import importlib
 import sys
 
 import numpy as np
@@ -21,7 +22,7 @@ from bayescale.simulate import simulate_runs
 
 from .conftest import seed_for
 
-fit_module = sys.modules["bayescale.fit"]
+fit_module = importlib.import_module("bayescale.fit")
 POP = {"E": 2.0, "A": 50.0, "alpha": 0.3}
 
 

@@ -3,6 +3,7 @@ a clear error, a warning, or that a file the user had is still there, unchanged.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -482,7 +483,7 @@ def _scripted_fit(monkeypatch, verdicts, refits=2):
     tests the refit logic, not NUTS); returns the fit and each run's sampler settings."""
     import dataclasses
 
-    fit_module = sys.modules["bayescale.fit"]
+    fit_module = importlib.import_module("bayescale.fit")
     scripted = iter(verdicts)
     runs: list[dict] = []
     real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
@@ -535,7 +536,7 @@ def test_refits_stop_when_a_longer_run_mixes_no_better(monkeypatch):
 def test_slow_mixing_names_the_slowest_variables():
     """The R-hat problem names the model variables that mix worst (not the sampler's own
     coordinates), so a user knows which parameter the data leave unidentified."""
-    fit_module = sys.modules["bayescale.fit"]
+    fit_module = importlib.import_module("bayescale.fit")
     d = fit_module.Diagnostics(divergences=0, max_rhat=1.2, min_ess_bulk=900, min_ess_tail=900,
                            chains=4, draws=1000, sampler="numpyro", sampling_seconds=1.0,
                            slowest=("alpha_by_curve", "E_by_curve"))
@@ -558,7 +559,7 @@ def test_trajectory_length_limit_is_reported_with_slow_mixing():
     """Diagnostics count the draws whose NUTS trajectory hit the tree-depth limit (numpyro
     records it per draw); with slow mixing, the problems say so (the reason for the ridge);
     alone, it is not a problem (Stan's view: an efficiency, not a validity, concern)."""
-    fit_module = sys.modules["bayescale.fit"]
+    fit_module = importlib.import_module("bayescale.fit")
     tree = bs.Model("power_law:C").fit(small_runs().drop(columns="family"), draws=30, tune=30,
                                        chains=2, seed=3, progressbar=False, warn=False,
                                        refits=0)
