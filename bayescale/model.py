@@ -34,7 +34,7 @@ class Model:
     ----------
     law : a law name (``"chinchilla"``, ``"power_law:C"``, ``"kaplan"``) or a :class:`Law`.
     hierarchy : ``{param: column | [columns]}``: parameters that vary by group (partial
-        pooling, non-centred); ``"a/b"`` nests b in a. Unlisted parameters are global.
+        pooling); ``"a/b"`` nests b in a. Unlisted parameters are global.
         Likelihood parameters (``sigma``) may vary by group too.
     likelihood : ``"studentt"`` (default, robust) or ``"normal"``, both on log y.
     priors : ``{param: Prior}`` on the sampling scale (log for positive parameters; for a
@@ -46,7 +46,8 @@ class Model:
     columns : ``{model name: data column}``, e.g. ``{"N": "Model Size", "loss": "val_loss"}``.
     min_group_size : fewest runs a group may have.
     centered : group effects centred (True), non-centred (False), or chosen per grouping
-        column from the fit's draws (None: non-centred first, see ``fit``).
+        column from the fit's draws (None: non-centred first, a curve's level centred; see
+        ``fit``).
     coordinates : what the hierarchy's populations are placed on: ``"law"`` (the parameters'
         sampling-scale values), ``"curve"`` (a curve's level, shares and slopes at the data's
         reference inputs; laws that are a floor plus power terms, with the floor and every
