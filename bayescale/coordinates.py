@@ -36,14 +36,14 @@ keeps the law's coordinates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytensor.tensor as pt
 
-from .hierarchy import DEFAULT_SD_PRIOR
+from .hierarchy import DEFAULT_SD_PRIOR, sd_name
 from .priors import DataScale, Prior
 
 if TYPE_CHECKING:
@@ -108,8 +108,9 @@ def curve_coordinate_names(law: Law) -> list[str]:
 
 
 def curve_coordinates_possible(law: Law, hierarchy: Mapping[str, tuple[str, ...]],
-                               priors: Mapping[str, Any], fixed: Mapping[str, Any]) -> str:
-    """Why curve coordinates cannot serve this model ("" when they can)."""
+                               named: Collection[str]) -> str:
+    """Why curve coordinates cannot serve this model ("" when they can); ``named``: the
+    names priors or fixed values are set on."""
     params = curve_parameters(law)
     if not params:
         return f"law {law.name} is not a floor plus power terms"
@@ -117,11 +118,11 @@ def curve_coordinates_possible(law: Law, hierarchy: Mapping[str, tuple[str, ...]
     if len(columns) != 1 or not next(iter(columns)):
         return (f"{', '.join(params)} do not all vary by the same grouping columns "
                 f"({ {p: list(hierarchy.get(p, ())) for p in params} })")
-    named = [k for k in (*priors, *fixed)
-             if any(k == p or k.startswith(f"log_{p}_") or k.startswith(f"log_{p}_ref_")
-                    for p in params)]
-    if named:
-        return f"priors or fixed values are set on {named} (law coordinates)"
+    law_names = set(params) | {sd_name(law.params[p].sampling_name(p), col)
+                               for p in params for col in hierarchy[p]}
+    clash = [k for k in named if k in law_names]
+    if clash:
+        return f"priors or fixed values are set on {clash} (law coordinates)"
     return ""
 
 

@@ -81,12 +81,7 @@ class Model:
         if coordinates not in COORDINATE_SYSTEMS:
             raise ValueError(f"coordinates must be one of {COORDINATE_SYSTEMS}, got "
                              f"{coordinates!r}")
-        law_names = {*self.params} | {
-            sd_name(self.params[p].sampling_name(p), c)
-            for p, cols in self.hierarchy.items() for c in cols}
-        why = curve_coordinates_possible(self.law, self.hierarchy,
-                                         [k for k in self.priors if k in law_names],
-                                         [k for k in self.fixed if k in law_names])
+        why = curve_coordinates_possible(self.law, self.hierarchy, [*self.priors, *self.fixed])
         if coordinates == "curve" and why:
             raise ValueError(f"coordinates='curve' is not possible: {why}")
         self.coordinates = "law" if coordinates == "law" or why else "curve"

@@ -135,21 +135,31 @@ def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
     return out
 
 
+def coordinate_inputs(model: Model) -> dict[str, Any]:
+    """A (samples, rows) matrix input per hierarchy coordinate, for compiled functions."""
+    return {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
+
+
+def broadcast_args(arrays: Sequence[np.ndarray]) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    """The arrays' common shape and each array broadcast to it (contiguous float64), as a
+    compiled function of matrices takes them."""
+    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
+    return shape, [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+
+
 def natural_values(fit: Fit, u_values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Natural value of every law and likelihood parameter from :func:`sampling_values`."""
     if "natural" not in fit._cache:
         model = fit.model
-        u = {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
+        u = coordinate_inputs(model)
         natural = to_natural(model.params, to_law_scale(model, u), fit.log_ref)
         names = list(model.params)
         fn = pytensor.function(list(u.values()), [natural[k] for k in names],
                                on_unused_input="ignore")
         fit._cache["natural"] = (list(u), names, fn)
     keys, names, fn = fit._cache["natural"]
-    shape = np.broadcast_shapes(*(np.shape(u_values[k]) for k in keys))
-    values = fn(*(np.ascontiguousarray(np.broadcast_to(u_values[k], shape), dtype=float)
-                  for k in keys))
-    return {k: np.broadcast_to(v, shape) for k, v in zip(names, values, strict=True)}
+    shape, args = broadcast_args([u_values[k] for k in keys])
+    return {k: np.broadcast_to(v, shape) for k, v in zip(names, fn(*args), strict=True)}
 
 
 CurveFunction = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
@@ -160,7 +170,7 @@ def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
     """Compiled ``(log L, natural likelihood parameters)`` from the hierarchy coordinates'
     values (:func:`sampling_values`) and log inputs, all broadcastable (samples, rows) arrays;
     the graph is the one the fit samples (``to_law_scale``, ``log_mean_from_sampling``)."""
-    u = {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
+    u = coordinate_inputs(model)
     x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
     on_law_scale = to_law_scale(model, u)
     law_u = {k: on_law_scale[k] for k in model.law.params}
@@ -172,9 +182,7 @@ def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
 
     def call(u_values: Mapping[str, np.ndarray], log_x: Mapping[str, np.ndarray]
              ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        arrays = [*(u_values[k] for k in u), *(log_x[k] for k in x)]
-        shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-        args = [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+        _, args = broadcast_args([*(u_values[k] for k in u), *(log_x[k] for k in x)])
         log_mean, *aux_values = fn(*args)
         return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values, strict=True))
 

@@ -13,11 +13,10 @@ fitted compute, and of log E. Writes ``coordinates_extrapolation.{jsonl,md}`` un
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fresh_process import parse_args, run_all
+from fresh_process import collect
 
 POPULATION = {"E": 1.7, "A": 2e3, "alpha": 0.15}
 
@@ -52,14 +51,13 @@ def run_one(coords: str, offset: int) -> dict:
 
 
 def main() -> None:
-    args = parse_args(__doc__, ("coordinates", "COORDS"), "law,curve", run_one)
-    if args is None:
+    collected = collect(__file__, __doc__, ("coordinates", "COORDS"), "law,curve", run_one,
+                        "coordinates_extrapolation.jsonl", "coords")
+    if collected is None:
         return
-    out = Path(args.out)
-    records = run_all(__file__, out / "coordinates_extrapolation.jsonl", "coords",
-                      args.coordinates.split(","), args.seeds, append=args.append)
+    out, systems, records = collected
     rows = []
-    for coords in args.coordinates.split(","):
+    for coords in systems:
         mine = [r for r in records if r.get("coords") == coords and "z10" in r]
         row = {"coordinates": coords, "seeds": len(mine)}
         for key in ("z10", "z1000", "zE"):

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fresh_process import parse_args, run_all
+from fresh_process import collect
 
 CASES = ("revisiting_nsl_BB", "revisiting_nsl_LM", "revisiting_nsl_NMT", "sim:power_law:C:2",
          "sim:power_law:C:5")
@@ -107,13 +106,12 @@ def run_one(name: str, seed: int) -> dict:
 
 
 def main() -> None:
-    args = parse_args(__doc__, ("cases", "CASE"), None, run_one)
-    if args is None:
+    collected = collect(__file__, __doc__, ("cases", "CASE"), None, run_one,
+                        "curve_coordinates.jsonl", "name",
+                        names=lambda cases: [f"{c}|{a}" for c in cases or CASES for a in ARMS])
+    if collected is None:
         return
-    out = Path(args.out)
-    cases = args.cases.split(",") if args.cases else list(CASES)
-    records = run_all(__file__, out / "curve_coordinates.jsonl", "name",
-                      [f"{c}|{a}" for c in cases for a in ARMS], args.seeds, append=args.append)
+    out, _, records = collected
     frame = pd.DataFrame([r for r in records if "divergences" in r])
     frame[["case", "arm"]] = frame["name"].str.split("|", expand=True)
     frame["clean"] = (frame["divergences"] == 0) & (frame["max_rhat"] <= 1.01)

@@ -61,3 +61,23 @@ def run_all(script: str, log: Path, key: str, names: list[str], seeds: int, *,
                 handle.flush()
                 print(json.dumps(record)[:200], file=sys.stderr)
     return records
+
+
+def collect(script: str, doc: str, option: tuple[str, str], default: str | None,
+            run_one: Callable[[str, int], dict], log_name: str, key: str, *,
+            names: Callable[[list[str]], list[str]] | None = None,
+            label: dict | None = None) -> tuple[Path, list[str], list[dict]] | None:
+    """A benchmark's main: parse the command line (``--one`` measures once and returns None),
+    then every (name, seed) in a fresh process, logged to ``--out``/``log_name``. ``names``
+    maps the comma-separated ``--<option>`` values (empty when not given) to the names run.
+    Returns the output folder, the names and every record."""
+    args = parse_args(doc, option, default, run_one)
+    if args is None:
+        return None
+    given = getattr(args, option[0])
+    chosen = given.split(",") if given else []
+    chosen = names(chosen) if names else chosen
+    out = Path(args.out)
+    return out, chosen, run_all(script, out / log_name, key, chosen, args.seeds,
+                                append=args.append, label=label)
+

@@ -10,10 +10,8 @@ divergence count and R-hat, the smallest bulk ESS.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-from fresh_process import parse_args, run_all
+from fresh_process import collect
 
 
 def run_one(name: str, seed: int) -> dict:
@@ -29,13 +27,11 @@ def run_one(name: str, seed: int) -> dict:
 
 
 def main() -> None:
-    args = parse_args(__doc__, ("names", "NAME"), "obsscaling", run_one)
-    if args is None:
+    collected = collect(__file__, __doc__, ("names", "NAME"), "obsscaling", run_one,
+                        "replication_seeds.jsonl", "name", label={"passed": False})
+    if collected is None:
         return
-    out = Path(args.out)
-    records = run_all(__file__, out / "replication_seeds.jsonl", "name",
-                      args.names.split(","), args.seeds, append=args.append,
-                      label={"passed": False})
+    out, _, records = collected
     frame = pd.DataFrame(records)
     rows = []
     for name, part in frame.groupby("name", sort=False):

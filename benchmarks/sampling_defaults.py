@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fresh_process import parse_args, run_all
+from fresh_process import collect
 
 SIM_LAWS = {
     "chinchilla": dict(population={"E": 1.8, "A": 400.0, "B": 1500.0, "alpha": 0.34,
@@ -172,13 +171,12 @@ def summarise(records: list[dict]) -> pd.DataFrame:
 
 
 def main() -> None:
-    args = parse_args(__doc__, ("cases", "CASE"), None, run_one)
-    if args is None:
+    collected = collect(__file__, __doc__, ("cases", "CASE"), None, run_one,
+                        "sampling_defaults.jsonl", "case",
+                        names=lambda cases: cases or case_names())
+    if collected is None:
         return
-    out = Path(args.out)
-    records = run_all(__file__, out / "sampling_defaults.jsonl", "case",
-                      args.cases.split(",") if args.cases else case_names(), args.seeds,
-                      append=args.append)
+    out, _, records = collected
     table = summarise(records)
     from bayescale.report import frame_table
 
