@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["DataError", "DataWarning", "check_columns", "check_positive", "check_groups",
-           "check_counts", "warn_duplicates", "as_frame", "MAX_TRIALS"]
+           "check_counts", "warn_duplicates", "warn_collinear_inputs", "as_frame",
+           "MAX_TRIALS", "COLLINEAR"]
 
 MAX_TRIALS = 2**31 - 1   # item counts beyond this are not item counts (and overflow int32)
 
@@ -114,8 +116,6 @@ def warn_duplicates(df: pd.DataFrame, columns: Sequence[str]) -> None:
     one more observation."""
     dup = df.duplicated(subset=list(columns), keep="first").to_numpy()
     if dup.any():
-        import warnings
-
         first = df.duplicated(subset=list(columns), keep=False).to_numpy() & ~dup
         warnings.warn(
             f"{int(dup.sum())} run(s) repeat an earlier run exactly in columns {list(columns)} "
@@ -124,6 +124,26 @@ def warn_duplicates(df: pd.DataFrame, columns: Sequence[str]) -> None:
             f"{', '.join(map(str, np.flatnonzero(first)[:5]))}): each copy counts as another "
             "observation. Drop them (DataFrame.drop_duplicates()) unless they are real repeats.",
             DataWarning, stacklevel=3)
+
+
+COLLINEAR = 0.99   # |correlation| of two inputs' logs above which their effects are confounded
+
+
+def warn_collinear_inputs(log_x: Mapping[str, np.ndarray]) -> None:
+    """Warn when two inputs move together in the runs (|corr(log x_i, log x_j)| >= 0.99, e.g.
+    a sweep at a fixed number of tokens per parameter): the data cannot tell their effects
+    apart, so the parameters of their terms trade off along a ridge that NUTS mixes slowly."""
+    names = [k for k, v in log_x.items() if np.ptp(v) > 0]
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            r = float(np.corrcoef(log_x[a], log_x[b])[0, 1])
+            if abs(r) >= COLLINEAR:
+                warnings.warn(
+                    f"inputs {a!r} and {b!r} move together in these runs (correlation of their "
+                    f"logs {r:.3f}): the data cannot tell their effects apart, so the "
+                    f"parameters of the terms in {a} and {b} trade off (expect slow mixing "
+                    "and wide intervals). Fix some of them (e.g. exponents from another fit) "
+                    f"or add runs that vary {a} and {b} apart.", DataWarning, stacklevel=3)
 
 
 def group_labels(df: pd.DataFrame, column: str) -> pd.Series:

@@ -27,6 +27,7 @@ from ._validate import (
     check_positive,
     check_unit,
     group_labels,
+    warn_collinear_inputs,
     warn_duplicates,
 )
 from .coordinates import coordinates, to_law_scale
@@ -121,6 +122,7 @@ def encode(model: Model, data: Any) -> Design:
     warn_duplicates(df, [*model.law.inputs, model.target, *model.likelihood.columns,
                          *model.grouping_columns])
     log_x = {k: np.log(df[k].to_numpy(dtype=float)) for k in model.law.inputs}
+    warn_collinear_inputs(log_x)
     y = df[model.target].to_numpy(dtype=float)
     extra = {c: df[c].to_numpy(dtype=float) for c in model.likelihood.columns}
     labels = {c: group_labels(df, c) for c in model.grouping_columns}

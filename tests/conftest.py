@@ -15,8 +15,12 @@ from bayescale.simulate import simulate_runs
 # benchmarks/test_seeds.py can rerun them under other seeds (BAYESCALE_TEST_SEED_OFFSET=k) and
 # measure how often each assertion fails (20 offsets each: tests/test_recovery.py in
 # benchmarks/results/test_seeds_recovery.md, tests/test_decisions.py in
-# benchmarks/results/test_seeds_decisions.md; those of test_chain, test_cli, test_predict,
-# test_calibrate and test_compare 2 offsets, 0 failures; law library, replications, SBC not yet).
+# benchmarks/results/test_seeds_decisions.md, tests/test_coordinates.py in
+# benchmarks/results/test_seeds_coordinates.md; the law library's fits in
+# benchmarks/results/law_recovery.md; the replications over 20 seeds (obsscaling 10) in
+# benchmarks/results/replication_seeds.md; those of test_chain, test_cli, test_predict,
+# test_calibrate and test_compare 2 offsets, 0 failures; SBC in
+# benchmarks/results/test_seeds_sbc.md).
 SEED_OFFSET = int(os.environ.get("BAYESCALE_TEST_SEED_OFFSET", "0"))
 
 

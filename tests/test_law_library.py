@@ -1,12 +1,20 @@
 """Every law in the library recovers its parameters from data simulated from it.
 
-Each case simulates runs from known parameters (fixed seed), fits by NUTS and checks that the
-truth of the parameters a user reads off the fit lies inside the posterior's 99% interval.
-With ~3 checked parameters per law and a calibrated posterior, a 99% interval misses with
-probability 1% per parameter; with fixed seeds each check is deterministic. A wrong formula,
-link or reference shift moves a parameter by many posterior standard deviations, so these
-checks fail for the errors they are meant to catch. Formula-level agreement with closed forms
-is checked separately (tests/test_laws.py) to 1e-10.
+Each case simulates runs from known parameters, fits by NUTS and checks that the truth of the
+parameters a user reads off the fit lies within ``Z_MAX`` posterior standard deviations of the
+posterior mean (on the log scale for positive parameters), and that the fit sampled
+without trouble (at most 5 divergent transitions, R-hat < 1.02). A wrong formula, link or
+reference shift moves a parameter by many posterior standard deviations, so these checks fail
+for the errors they are meant to catch; formula-level agreement with closed forms is checked
+separately (tests/test_laws.py) to 1e-10.
+
+Tolerance, measured (``python benchmarks/law_recovery.py --seeds 20``,
+``benchmarks/results/law_recovery.md``): over seed offsets 0-19 of every case (240 fits, 760
+truth checks) the largest |z| was 3.64 (overtraining, offset 4, where E, eta, a and b all sit
+2.5-3.6 sds off together: one unlucky data set, not a per-parameter miss); 11 truths in 8 fits
+fell outside the 99% interval the test used to check before (as expected of 760 checks at 1%
+each; that test failed 5 of 72 runs over offsets 1-6); at most 0 divergences and R-hat 1.010.
+``Z_MAX = 4.5`` therefore failed 0 of 240 fits, with 0.86 sd to spare at the worst.
 """
 
 import warnings
@@ -20,6 +28,8 @@ from bayescale.simulate import simulate_runs
 from .conftest import seed_for
 
 pytestmark = pytest.mark.statistical
+
+Z_MAX = 4.5
 
 
 def _epochs_to_unique(x):
@@ -82,7 +92,16 @@ CASES = {
 }
 
 
-def _fit_case(case, seed):
+def truth_z(draws, truth):
+    """``(truth - mean) / sd`` of the posterior draws, on the log scale when both are positive."""
+    draws = np.asarray(draws, dtype=float).ravel()
+    if truth > 0 and np.all(draws > 0):
+        draws, truth = np.log(draws), np.log(truth)
+    return float((truth - draws.mean()) / draws.std())
+
+
+def fit_case(case, seed):
+    """Simulate ``case`` (a CASES entry) with ``seed`` and fit it as the test does."""
     sim = simulate_runs(case["law"], population=case["truth"], group_sizes={"g": case.get("n", 60)},
                         ranges=case["ranges"], sigma=case.get("sigma", 0.01),
                         noise=case.get("noise", "lognormal"), trials=case.get("trials", 100),
@@ -99,13 +118,13 @@ def _fit_case(case, seed):
 @pytest.mark.parametrize("name", list(CASES))
 def test_law_recovers_truth(name):
     case = CASES[name]
-    fit = _fit_case(case, seed=seed_for(3))
+    fit = fit_case(case, seed=seed_for(3))
     d = fit.diagnostics
     assert d.divergences <= 5 and d.max_rhat < 1.02, fit.diagnostics.problems()
     truth = {**case["truth"], **case.get("extra_truth", {})}
     for param in case["check"]:
-        _, lo, hi = fit.interval(param, 0.99)
-        assert lo <= truth[param] <= hi, f"{name}: {param}={truth[param]} not in [{lo}, {hi}]"
+        z = truth_z(fit.posterior[param].values, truth[param])
+        assert abs(z) <= Z_MAX, f"{name}: {param}={truth[param]} is {z:+.1f} posterior sds away"
 
 
 def test_every_registered_law_has_a_case_and_docs():

@@ -303,6 +303,19 @@ def test_duplicate_rows_are_reported():
         encode(bs.Model("power_law:C", hierarchy={"A": "family"}), runs)
 
 
+def test_inputs_that_move_together_are_reported():
+    """A sweep at a fixed number of tokens per parameter (D = 20 N, as in datablations'
+    repetition runs) cannot tell N's term from D's: a warning names both inputs."""
+    n = np.geomspace(1e8, 1e10, 12)
+    runs = pd.DataFrame({"N": n, "D": 20 * n, "loss": 1.8 + 400 * n ** -0.34})
+    with pytest.warns(bs.DataWarning, match=r"inputs 'N' and 'D' move together.*1\.000"):
+        encode(bs.Model("chinchilla"), runs)
+    runs["D"] = 20 * n * np.resize([0.25, 4.0, 1.0], len(n))   # 3 budgets per size: apart
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bs.DataWarning)
+        encode(bs.Model("chinchilla"), runs)
+
+
 def test_units_mix_up_is_reported(small_fit):
     with pytest.warns(bs.DataWarning, match="decades below the smallest C"):
         small_fit.predict({"C": [6.0], "family": ["a"]})
