@@ -29,7 +29,8 @@ def run_one(name: str, seed: int) -> dict:
     """Case ``name`` under seed offset ``seed - 1`` (offset 0 = the test's own seed)."""
     warnings.simplefilter("ignore")
     sys.path.insert(0, str(ROOT))
-    from tests.test_law_library import CASES, fit_case, truth_z
+    from tests.conftest import truth_z
+    from tests.test_law_library import CASES, fit_case
 
     case = CASES[name]
     offset = seed - 1

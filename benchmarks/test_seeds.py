@@ -26,8 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(offset: int, expr: str | None) -> dict[str, str]:
-    """``{test id: "passed" | "failed" | "error" | "skipped"}`` for one seed offset."""
+def run(offset: int, expr: str | None) -> dict[str, tuple[str, dict[str, float]]]:
+    """``{test id: (status, recorded)}`` for one seed offset: status ``"passed" | "failed" |
+    "error" | "skipped"``; recorded, the numbers the test gave ``record_property`` (e.g. the
+    z-score it asserted on)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         cmd = [sys.executable, "-m", "pytest", "-m", "statistical", "-q", "-p",
@@ -40,8 +42,9 @@ def run(offset: int, expr: str | None) -> dict[str, str]:
         for case in ET.parse(report).getroot().iter("testcase"):
             name = f"{case.get('classname')}::{case.get('name')}"
             kinds = {child.tag for child in case}
+            recorded = {p.get("name"): float(p.get("value")) for p in case.iter("property")}
             outcome[name] = ("failed" if "failure" in kinds else "error" if "error" in kinds
-                             else "skipped" if "skipped" in kinds else "passed")
+                             else "skipped" if "skipped" in kinds else "passed", recorded)
         return outcome
 
 
@@ -54,30 +57,38 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[str, dict[int, str]] = defaultdict(dict)
+    results: dict[str, dict[int, tuple[str, dict[str, float]]]] = defaultdict(dict)
     start = time.perf_counter()
     for offset in range(args.first, args.offsets + 1):
         for name, status in run(offset, args.expr).items():
             results[name][offset] = status
-        done = sum(s != "passed" for r in results.values() for s in r.values())
+        done = sum(s != "passed" for r in results.values() for s, _ in r.values())
         print(f"offset {offset}: {len(results)} tests, {done} failures so far", file=sys.stderr)
         write_tables(out, results, f"{args.first}-{offset}", time.perf_counter() - start)
     print((out / "test_seeds.md").read_text())
 
 
-def write_tables(out: Path, results: dict[str, dict[int, str]], offsets: str,
-                 seconds: float) -> None:
-    """``test_seeds.json`` and ``test_seeds.md``: failures per test over the offsets so far."""
+def write_tables(out: Path, results: dict[str, dict[int, tuple[str, dict[str, float]]]],
+                 offsets: str, seconds: float) -> None:
+    """``test_seeds.json`` and ``test_seeds.md``: failures per test over the offsets so far,
+    and the largest |value| of each number the tests recorded."""
     rows = []
     for name, by_offset in sorted(results.items()):
-        bad = sorted(o for o, s in by_offset.items() if s != "passed")
+        bad = sorted(o for o, (s, _) in by_offset.items() if s != "passed")
+        recorded: dict[str, float] = {}
+        for _, values in by_offset.values():
+            for key, value in values.items():
+                recorded[key] = max(recorded.get(key, 0.0), abs(value))
         rows.append({"test": name, "runs": len(by_offset), "failures": len(bad),
-                     "failed offsets": ", ".join(map(str, bad))})
+                     "failed offsets": ", ".join(map(str, bad)),
+                     "largest |recorded|": ", ".join(f"{k} {v:.2f}"
+                                                     for k, v in recorded.items())})
     (out / "test_seeds.json").write_text(json.dumps(rows, indent=2))
     lines = [f"# Statistical tests under seed offsets {offsets} ({seconds:.0f} s)", "",
-             "| test | runs | failures | failed offsets |", "|---|---|---|---|"]
-    lines += [f"| `{r['test']}` | {r['runs']} | {r['failures']} | {r['failed offsets']} |"
-              for r in rows]
+             "| test | runs | failures | failed offsets | largest \\|recorded\\| |",
+             "|---|---|---|---|---|"]
+    lines += [f"| `{r['test']}` | {r['runs']} | {r['failures']} | {r['failed offsets']} | "
+              f"{r['largest |recorded|']} |" for r in rows]
     (out / "test_seeds.md").write_text("\n".join(lines) + "\n")
 
 

@@ -24,6 +24,21 @@ from bayescale.simulate import simulate_runs
 SEED_OFFSET = int(os.environ.get("BAYESCALE_TEST_SEED_OFFSET", "0"))
 
 
+# A truth checked against a posterior (or posterior predictive) is asserted to lie within
+# TRUTH_Z posterior sds of its mean, not inside one interval: an x% interval misses (100-x)% of
+# seeds by design, a z bound is set from the largest |z| measured over 20 seed offsets
+# (law library: 3.64 in 760 checks; benchmarks/results/law_recovery.md).
+TRUTH_Z = 4.5
+
+
+def truth_z(draws, truth) -> float:
+    """``(truth - mean) / sd`` of the draws, on the log scale when both are positive."""
+    draws = np.asarray(draws, dtype=float).ravel()
+    if truth > 0 and np.all(draws > 0):
+        draws, truth = np.log(draws), np.log(truth)
+    return float((truth - draws.mean()) / draws.std())
+
+
 def seed_for(k: int) -> int:
     """Seed ``k`` of a test, moved by ``7919 * BAYESCALE_TEST_SEED_OFFSET``."""
     return k + 7919 * SEED_OFFSET

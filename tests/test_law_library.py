@@ -1,7 +1,7 @@
 """Every law in the library recovers its parameters from data simulated from it.
 
 Each case simulates runs from known parameters, fits by NUTS and checks that the truth of the
-parameters a user reads off the fit lies within ``Z_MAX`` posterior standard deviations of the
+parameters a user reads off the fit lies within ``TRUTH_Z`` posterior standard deviations of the
 posterior mean (on the log scale for positive parameters), and that the fit sampled
 without trouble (at most 5 divergent transitions, R-hat < 1.02). A wrong formula, link or
 reference shift moves a parameter by many posterior standard deviations, so these checks fail
@@ -14,7 +14,7 @@ truth checks) the largest |z| was 3.64 (overtraining, offset 4, where E, eta, a 
 2.5-3.6 sds off together: one unlucky data set, not a per-parameter miss); 11 truths in 8 fits
 fell outside the 99% interval the test used to check before (as expected of 760 checks at 1%
 each; that test failed 5 of 72 runs over offsets 1-6); at most 0 divergences and R-hat 1.010.
-``Z_MAX = 4.5`` therefore failed 0 of 240 fits, with 0.86 sd to spare at the worst.
+``TRUTH_Z = 4.5`` therefore failed 0 of 240 fits, with 0.86 sd to spare at the worst.
 """
 
 import warnings
@@ -25,11 +25,10 @@ import pytest
 import bayescale as bs
 from bayescale.simulate import simulate_runs
 
-from .conftest import seed_for
+from .conftest import TRUTH_Z, seed_for, truth_z
 
 pytestmark = pytest.mark.statistical
 
-Z_MAX = 4.5
 
 
 def _epochs_to_unique(x):
@@ -92,14 +91,6 @@ CASES = {
 }
 
 
-def truth_z(draws, truth):
-    """``(truth - mean) / sd`` of the posterior draws, on the log scale when both are positive."""
-    draws = np.asarray(draws, dtype=float).ravel()
-    if truth > 0 and np.all(draws > 0):
-        draws, truth = np.log(draws), np.log(truth)
-    return float((truth - draws.mean()) / draws.std())
-
-
 def fit_case(case, seed):
     """Simulate ``case`` (a CASES entry) with ``seed`` and fit it as the test does."""
     sim = simulate_runs(case["law"], population=case["truth"], group_sizes={"g": case.get("n", 60)},
@@ -124,7 +115,7 @@ def test_law_recovers_truth(name):
     truth = {**case["truth"], **case.get("extra_truth", {})}
     for param in case["check"]:
         z = truth_z(fit.posterior[param].values, truth[param])
-        assert abs(z) <= Z_MAX, f"{name}: {param}={truth[param]} is {z:+.1f} posterior sds away"
+        assert abs(z) <= TRUTH_Z, f"{name}: {param}={truth[param]} is {z:+.1f} posterior sds away"
 
 
 def test_every_registered_law_has_a_case_and_docs():
