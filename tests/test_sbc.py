@@ -5,8 +5,10 @@ p-values of calibrated parameters are uniform, so with k parameters the chance t
 below 0.001 is at most k * 0.001 (5 parameters: 0.5%; 6: 0.6%), whatever their correlation;
 the seeds are fixed, so a run either passes or fails every time. The errors SBC exists to find
 give p ~ 0: the negative control below (the fit's prior on log alpha shifted by +1 and
-narrowed to sd 0.3) drives p(log_alpha) to 6e-9 with 30 simulations (measured), and a
-posterior shifted by half its sd or 30% too narrow (the conjugate test) to 7e-21 and 2e-19.
+narrowed to sd 0.3) drives p(log_alpha) below 9.4e-14 with 60 simulations on all 21 seed
+offsets 0-20 (mean rank <= 0.341; with 30 simulations p reached 0.025 and 3 of 21 offsets
+failed to reject: ``benchmarks/sbc_negative_control.py``), and a posterior shifted by half its
+sd or 30% too narrow (the conjugate test) to 7e-21 and 2e-19.
 Measured p-values of the calibrated runs: power_law:C (60 simulations) 0.10 to 0.95;
 hierarchical (30 simulations) 0.064 to 0.98.
 
@@ -42,7 +44,7 @@ from .conftest import seed_for
 P_MIN = 1e-3
 DRAWS, THIN = 200, 4                       # 2 chains x 200 draws, every 4th: L = 100
 FIT = {"chains": 2, "tune": 400}
-NEGATIVE_SIMS = 60    # 30 gave p = 0.0014 at seed offset 4: too few to reject every time
+NEGATIVE_SIMS = 60    # 30 failed to reject on 3 of 21 seed offsets (p up to 0.025)
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +198,9 @@ def test_negative_control_wrong_prior_in_the_fit(design):
                  draws=DRAWS, thin=THIN, seed=seed_for(22), fit_kwargs=FIT)
     table = result.summary()
     assert table.loc["log_alpha", "p_value"] < P_MIN, table
-    assert table.loc["log_alpha", "mean_rank"] < 0.35, table
+    # True values rank low (the fit's alpha is pulled up): measured mean rank 0.15-0.341 over
+    # offsets 0-20; a calibrated fit gives 0.5 (sd 0.037 with 60 simulations).
+    assert table.loc["log_alpha", "mean_rank"] < 0.42, table
 
 
 @pytest.mark.slow
