@@ -76,6 +76,20 @@ def raises(fn, *, clear=(ValueError, KeyError, FileExistsError, FileNotFoundErro
     return "SILENTLY WRONG (accepted)"
 
 
+def error_naming(fn, word, *, clear, ok, accepted):
+    """``ok`` when ``fn`` raises one of ``clear`` whose message contains ``word``; what went
+    wrong otherwise (``accepted`` when it raised nothing)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+    except MemoryError:
+        return "CRASH (MemoryError)"
+    except clear as err:
+        return ok if word in str(err) else f"error: {type(err).__name__}: {str(err)[:60]}"
+    return accepted
+
+
 # ---------------------------------------------------------------------------- probes
 def probe_save_overwrite_user_folder(tmp):
     folder = tmp / "mine.zarr"
@@ -312,15 +326,8 @@ def probe_load_huge(tmp):
         handle.attrs["bayescale"] = json.dumps({"model": {}})
         handle.create_group("posterior").create_dataset(
             "x", shape=(2**31,), dtype="f8", chunks=(2**20,), compression="gzip")
-    try:
-        bs.load(path)
-    except MemoryError:
-        return "CRASH (MemoryError)"
-    except (ValueError, KeyError, OSError) as err:
-        if "declares" in str(err):
-            return "clear error (size bound)"
-        return f"error after reading ({type(err).__name__})"
-    return "SILENTLY WRONG (loaded)"
+    return error_naming(lambda: bs.load(path), "declares", clear=(ValueError, KeyError, OSError),
+                        ok="clear error (size bound)", accepted="SILENTLY WRONG (loaded)")
 
 
 def probe_load_other_law(tmp):
@@ -420,16 +427,11 @@ def probe_chains_zero(tmp):
 
 
 def probe_target_accept(tmp):
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bs.Model("power_law:C").fit(small_runs(), target_accept=1.5, draws=20, tune=20,
-                                        progressbar=False)
-    except ValueError as err:
-        if "target_accept" in str(err):
-            return "clear error (ValueError)"
-        return f"error: {str(err)[:60]}"
-    return "SILENTLY WRONG (sampled with target_accept 1.5)"
+    return error_naming(
+        lambda: bs.Model("power_law:C").fit(small_runs(), target_accept=1.5, draws=20, tune=20,
+                                            progressbar=False),
+        "target_accept", clear=ValueError, ok="clear error (ValueError)",
+        accepted="SILENTLY WRONG (sampled with target_accept 1.5)")
 
 
 def probe_summary_json_nan(tmp):
