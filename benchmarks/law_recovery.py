@@ -4,8 +4,8 @@
 
 For each case of ``tests/test_law_library.py`` and seed offset k = 0 .. seeds-1 (the test's
 seed under ``BAYESCALE_TEST_SEED_OFFSET=k``), one fit (one fresh process per case, as pytest
-fits them one after another in one process), recording the
-sampling diagnostics and, per checked parameter, the truth's posterior z-score
+fits them one after another in one process), recording the sampling diagnostics and, per
+checked parameter, the truth's posterior z-score
 ``(truth - mean) / sd`` (on the log scale for positive parameters: ``truth_z``) and its
 quantile in the draws. The test's tolerances are set from ``law_recovery.md``.
 """
@@ -29,12 +29,12 @@ def run_one(name: str, seed: int) -> dict:
     """Case ``name`` under seed offset ``seed - 1`` (offset 0 = the test's own seed)."""
     warnings.simplefilter("ignore")
     sys.path.insert(0, str(ROOT))
-    from tests.conftest import truth_z
+    from tests.conftest import seed_at, truth_z
     from tests.test_law_library import CASES, fit_case
 
     case = CASES[name]
     offset = seed - 1
-    fit = fit_case(case, seed=3 + 7919 * offset)
+    fit = fit_case(case, seed=seed_at(3, offset))
     d = fit.diagnostics
     truth = {**case["truth"], **case.get("extra_truth", {})}
     checks = {}
@@ -104,8 +104,9 @@ def main() -> None:
     table = summarise(records)
     from bayescale.report import frame_table
 
-    header = ("# Law library recovery over seed offsets (one fresh process per fit)\n\n"
-              "z: (truth - posterior mean) / posterior sd on the sampling scale; "
+    header = ("# Law library recovery over seed offsets (one fresh process per case)\n\n"
+              "z: (truth - posterior mean) / posterior sd, on the log scale for positive "
+              "parameters; "
               "99% interval: the equal-tailed one the test used to check.\n")
     (out / "law_recovery.md").write_text(header + "\n" + frame_table(table) + "\n")
     print(frame_table(table))

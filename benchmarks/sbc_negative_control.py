@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SIMULATIONS = (30, 60)
 P_MIN = 1e-3
@@ -25,24 +28,15 @@ MAX_MEAN_RANK = 0.42
 
 
 def run_offset(offset: int) -> dict:
-    import bayescale as bs
-    from bayescale.sbc import sbc
-    from bayescale.simulate import simulate_runs
+    """The test's negative control under seed offset ``offset``, at each of SIMULATIONS."""
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import seed_at
+    from tests.test_sbc import negative_control, power_law_design
 
-    def seed_for(k: int) -> int:
-        return k + 7919 * offset
-
-    sim = simulate_runs("power_law:C", population={"E": 2.0, "A": 50.0, "alpha": 0.3},
-                        group_sizes={"g": 20}, ranges={"C": (1e17, 1e21)}, sigma=0.02,
-                        seed=seed_for(1))
-    design = sim.runs.drop(columns="family")
-    wrong = bs.Model("power_law:C", priors={
-        "alpha": bs.Prior("Normal", mu=float(np.log(0.3)) + 1.0, sigma=0.3)})
+    design = power_law_design(seed_at(1, offset))
     out: dict = {"offset": offset}
     for n in SIMULATIONS:
-        result = sbc(bs.Model("power_law:C"), design, fit_model=wrong, simulations=n,
-                     draws=200, thin=4, seed=seed_for(22), fit_kwargs={"chains": 2, "tune": 400})
-        table = result.summary()
+        table = negative_control(design, n, seed_at(22, offset))
         out[str(n)] = (float(table.loc["log_alpha", "p_value"]),
                        float(table.loc["log_alpha", "mean_rank"]))
     return out

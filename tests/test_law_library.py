@@ -30,7 +30,6 @@ from .conftest import TRUTH_Z, seed_for, truth_z
 pytestmark = pytest.mark.statistical
 
 
-
 def _epochs_to_unique(x):
     return {"U": x["D"] / x["epochs"]}
 
