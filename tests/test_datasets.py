@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
+import zipfile
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -361,3 +367,56 @@ def test_external_file_of_another_version(tmp_path, monkeypatch):
     with pytest.warns(UserWarning), pytest.raises(bs.DataError,
                                                   match=r"'test_loss' must be > 0; found line 3"):
         ds.load("bnsl_4digit_addition", verify=False)
+
+
+# ------------------------------------------------------------------------ installed wheel
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pip") is None
+                    or importlib.util.find_spec("setuptools") is None,
+                    reason="building a wheel offline needs pip and setuptools in this environment")
+def test_wheel_carries_the_data_and_loads_from_where_it_is_installed(tmp_path):
+    """pip wheel (offline, no build isolation) of a copy of the sources; every file under data/
+    and every module is in the wheel; installed with --target and run from another folder,
+    bayescale is imported from there and loads its data from there, not from the checkout."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for part in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(REPO / part, src / part)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("bayescale", "data"):
+        shutil.copytree(REPO / part, src / part, ignore=skip)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "BAYESCALE_DATA", ds.EXTERNAL_ENV)}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    pip = [sys.executable, "-m", "pip"]
+
+    def call(args, cwd=tmp_path, **extra_env):
+        proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=cwd,
+                              env={**env, **extra_env})
+        assert proc.returncode == 0, f"{args}: {proc.stderr[-3000:]}"
+        return proc.stdout
+
+    call([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
+          "-w", str(tmp_path / "wheel"), str(src)])
+    (wheel,) = (tmp_path / "wheel").glob("bayescale-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data_files = {f"bayescale/data/{p.relative_to(REPO / 'data').as_posix()}"
+                  for p in (REPO / "data").rglob("*") if p.is_file()}
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "bayescale").rglob("*.py")}
+    assert "bayescale/data/registry.json" in data_files
+    assert not data_files - names, f"data files missing from the wheel: {data_files - names}"
+    assert not modules - names, f"modules missing from the wheel: {modules - names}"
+
+    target = tmp_path / "target"
+    call([*pip, "install", "--no-deps", "--no-index", "-q", "--target", str(target), str(wheel)])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    code = ("import json, bayescale as bs; frame = bs.datasets.load('chinchilla_epoch'); "
+            "print(json.dumps({'file': bs.__file__, 'data': str(bs.datasets.data_dir()), "
+            "'shape': list(frame.shape)}))")
+    out = json.loads(call([sys.executable, "-c", code], cwd=elsewhere, PYTHONPATH=str(target)))
+    assert Path(out["file"]).is_relative_to(target), out
+    assert Path(out["data"]) == target / "bayescale" / "data", out
+    assert out["shape"] == list(loaded("chinchilla_epoch").shape)
