@@ -26,8 +26,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("DataError", "DataWarning"), "._validate"),
     **dict.fromkeys(("Backtest", "backtest"), ".calibrate"),
     "chain_predict": ".chain",
-    **dict.fromkeys(("CheckResult", "CompareResult", "check", "compare", "sensitivity"),
-                    ".compare"),
+    **dict.fromkeys(("CheckResult", "check"), ".checks"),
+    **dict.fromkeys(("CompareResult", "compare"), ".compare"),
     "configure": ".config",
     **dict.fromkeys(("Crossover", "InversePrediction", "crossover", "inverse_predict",
                      "prob_better"), ".decisions"),
@@ -38,6 +38,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CHINCHILLA_COMPUTE", "UnknownGroupError", "compute_optimal", "predict"),
                     ".predict"),
     "Prior": ".priors",
+    "sensitivity": ".sensitivity",
 }
 
 __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's keys
@@ -66,8 +67,8 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps ``bayescale.fit``, ``.predict`` and ``.compare`` the functions: importing the
-    module of the same name would otherwise bind the module over them."""
+    """Keeps ``bayescale.fit``, ``.predict``, ``.compare`` and ``.sensitivity`` the functions:
+    importing the module of the same name would otherwise bind the module over them."""
 
     def __setattr__(self, name: str, value: object) -> None:
         if isinstance(value, types.ModuleType) and name in _EXPORTS and name not in _MODULES:
@@ -83,7 +84,8 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from ._validate import DataError, DataWarning
     from .calibrate import Backtest, backtest
     from .chain import chain_predict
-    from .compare import CheckResult, CompareResult, check, compare, sensitivity
+    from .checks import CheckResult, check
+    from .compare import CompareResult, compare
     from .config import configure
     from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better
     from .fit import Diagnostics, Fit, SamplingWarning, fit, load
@@ -99,3 +101,4 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from .model import Model
     from .predict import CHINCHILLA_COMPUTE, UnknownGroupError, compute_optimal, predict
     from .priors import Prior
+    from .sensitivity import sensitivity

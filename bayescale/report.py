@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from .fit import Fit
-    from .replications._result import Replication
+    from .replications.result import Replication
 
 __all__ = ["fit_table", "replication_table", "frame_table", "format_number", "latex_escape"]
 
@@ -149,7 +149,7 @@ def replication_table(replication: Replication, *, fmt: Format = "markdown", dig
     reference, ``value [lower, upper]`` where an interval was reported) beside bayescale's
     posterior median and ``replication.prob`` interval; then, with ``checks``, a second table
     of the checks (PASS/FAIL and detail), separated by a blank line."""
-    from .replications._result import Estimate
+    from .replications.result import Estimate
 
     fmt = _check_fmt(fmt)
     labels = [*replication.references, "bayescale"]

@@ -20,16 +20,11 @@ from scipy.optimize import brentq
 
 import bayescale as bs
 from bayescale.build import OBS_DIM
-from bayescale.compare import (
-    CheckResult,
-    CompareResult,
-    check,
-    compare,
-    quantity_draws,
-    sensitivity,
-)
+from bayescale.checks import CheckResult, check
+from bayescale.compare import CompareResult, compare
 from bayescale.fit import choose_sampler
 from bayescale.predict import chinchilla_closed_form
+from bayescale.sensitivity import quantity_draws, sensitivity
 from bayescale.simulate import simulate_runs
 
 from .conftest import TRUTH_Z, seed_for, truth_z

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.replications._result import Check, Estimate, Replication
+from bayescale.replications.result import Check, Estimate, Replication
 from bayescale.report import fit_table, format_number, latex_escape, replication_table
 
 NAMES = ["E", "alpha", "E_by_family", "sigma"]

@@ -210,13 +210,14 @@ def test_ctrl_c_stops_a_cli_fit_promptly(tmp_path, delay):
 
 def test_import_is_light_and_public_names_resolve():
     """``import bayescale`` imports no numerical library (the CLI installs its Ctrl-C handling
-    first); every public name resolves, and ``fit``/``predict``/``compare`` stay the functions
-    after their modules are imported."""
-    code = ("import sys, bayescale as bs; heavy = [m for m in ('numpy', 'pandas', 'pymc', 'jax')"
-            " if m in sys.modules]; assert not heavy, heavy; import bayescale.fit, "
-            "bayescale.predict, bayescale.compare; assert sorted(bs.__all__) == "
-            "sorted(bs._EXPORTS); [getattr(bs, n) for n in bs.__all__]; "
-            "assert all(callable(getattr(bs, n)) for n in ('fit', 'predict', 'compare'));"
+    first); every public name resolves, and ``fit``/``predict``/``compare``/``sensitivity`` stay
+    the functions after their modules are imported."""
+    code = ("import sys, bayescale as bs; heavy = [m for m in ('numpy', 'pandas', 'pymc', 'jax', "
+            "'matplotlib') if m in sys.modules]; assert not heavy, heavy; import bayescale.fit, "
+            "bayescale.predict, bayescale.compare, bayescale.sensitivity; "
+            "assert sorted(bs.__all__) == sorted(bs._EXPORTS); [getattr(bs, n) for n in "
+            "bs.__all__]; assert all(callable(getattr(bs, n)) and type(getattr(bs, n)).__name__"
+            " == 'function' for n in ('fit', 'predict', 'compare', 'sensitivity'));"
             "assert type(bs.fit).__name__ == 'function', bs.fit; print('ok')")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)

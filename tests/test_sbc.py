@@ -27,7 +27,6 @@ import pytest
 from matplotlib.figure import Figure
 
 import bayescale as bs
-from bayescale import sbc as sbc_module
 from bayescale.build import encode
 from bayescale.priors import DataScale
 from bayescale.sbc import (
@@ -37,6 +36,7 @@ from bayescale.sbc import (
     uniformity_test,
     with_fixed_priors,
 )
+from bayescale.sbc import runner as sbc_module
 from bayescale.simulate import simulate_runs
 
 from .conftest import seed_for

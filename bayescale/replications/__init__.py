@@ -7,10 +7,10 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from ._result import Check, Replication
 from .chinchilla import replicate_chinchilla
 from .datablations import replicate_datablations
 from .obsscaling import replicate_obsscaling
+from .result import Check, Replication
 
 __all__ = ["Check", "Replication", "REPLICATIONS", "replicate"]
 

@@ -16,7 +16,7 @@ from ..datasets import highest_loss_excluded, load
 from ..fit import Fit
 from ..model import Model
 from ..predict import CHINCHILLA_COMPUTE, chinchilla_closed_form
-from ._result import Check, Estimate, Replication
+from .result import Check, Estimate, Replication
 
 HOFFMANN = "Hoffmann 2022"
 EPOCH = "Epoch 2024"

@@ -16,7 +16,7 @@ import numpy as np
 from ..datasets import load
 from ..fit import Fit
 from ..model import Model
-from ._result import Check, Estimate, Replication
+from .result import Check, Estimate, Replication
 
 PAPER = "Muennighoff 2023"
 # Muennighoff et al. (2023), Section 5 / eq. 5 and Appendix: the fitted data-constrained law.

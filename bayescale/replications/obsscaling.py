@@ -23,7 +23,7 @@ import numpy as np
 from ..datasets import obsscaling_long
 from ..fit import Fit
 from ..model import Model
-from ._result import Check, Estimate, Replication
+from .result import Check, Estimate, Replication
 
 PAPER = "Ruan 2024"
 # Test-set sizes of the benchmarks (items scored by the Open LLM Leaderboard v1 harness).
