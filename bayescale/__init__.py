@@ -31,23 +31,27 @@ _EXPORTS: dict[str, str] = {
     "configure": ".config",
     **dict.fromkeys(("Crossover", "InversePrediction", "crossover", "inverse_predict",
                      "prob_better"), ".decisions"),
-    **dict.fromkeys(("Diagnostics", "Fit", "SamplingWarning", "fit", "load"), ".fit"),
+    **dict.fromkeys(("Diagnostics", "Fit", "SamplingWarning", "fit"), ".fit"),
+    "load": ".loading",
     **dict.fromkeys(("Law", "Param", "available_laws", "get_law", "law_from_function",
                      "register_law", "unregister_law"), ".laws"),
+    **dict.fromkeys(("Likelihood", "available_likelihoods", "register_likelihood",
+                     "unregister_likelihood"), ".likelihoods"),
     "Model": ".model",
-    **dict.fromkeys(("CHINCHILLA_COMPUTE", "UnknownGroupError", "compute_optimal", "predict"),
-                    ".predict"),
+    **dict.fromkeys(("CHINCHILLA_COMPUTE", "compute_optimal"), ".allocation"),
+    **dict.fromkeys(("UnknownGroupError", "predict"), ".predict"),
     "Prior": ".priors",
     "sensitivity": ".sensitivity",
 }
 
 __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's keys
-    "available_laws", "Backtest", "backtest", "chain_predict", "check", "CheckResult",
-    "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal", "configure",
-    "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics", "Fit",
-    "fit", "get_law", "inverse_predict", "InversePrediction", "Law", "law_from_function", "load",
-    "Model", "Param", "plots", "predict", "Prior", "prob_better", "register_law", "report",
-    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law",
+    "available_laws", "available_likelihoods", "Backtest", "backtest", "chain_predict", "check",
+    "CheckResult", "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal",
+    "configure", "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics",
+    "Fit", "fit", "get_law", "inverse_predict", "InversePrediction", "Law", "law_from_function",
+    "Likelihood", "load", "Model", "Param", "plots", "predict", "Prior", "prob_better",
+    "register_law", "register_likelihood", "report", "SamplingWarning", "sensitivity",
+    "simulate", "UnknownGroupError", "unregister_law", "unregister_likelihood",
 ]
 
 
@@ -82,13 +86,14 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # what static checkers and IDEs see
     from . import datasets, plots, report, simulate
     from ._validate import DataError, DataWarning
+    from .allocation import CHINCHILLA_COMPUTE, compute_optimal
     from .calibrate import Backtest, backtest
     from .chain import chain_predict
     from .checks import CheckResult, check
     from .compare import CompareResult, compare
     from .config import configure
     from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better
-    from .fit import Diagnostics, Fit, SamplingWarning, fit, load
+    from .fit import Diagnostics, Fit, SamplingWarning, fit
     from .laws import (
         Law,
         Param,
@@ -98,7 +103,14 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
         register_law,
         unregister_law,
     )
+    from .likelihoods import (
+        Likelihood,
+        available_likelihoods,
+        register_likelihood,
+        unregister_likelihood,
+    )
+    from .loading import load
     from .model import Model
-    from .predict import CHINCHILLA_COMPUTE, UnknownGroupError, compute_optimal, predict
+    from .predict import UnknownGroupError, predict
     from .priors import Prior
     from .sensitivity import sensitivity

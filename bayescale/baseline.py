@@ -24,9 +24,10 @@ import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
-from .build import encode, log_mean_from_sampling
+from .build import encode
+from .graph import log_mean_from_sampling
 from .model import Model
-from .predict import compile_curve
+from .predict import PredictiveFunction
 
 __all__ = ["HuberBootstrap"]
 
@@ -67,7 +68,8 @@ class HuberBootstrap:
             draws.append(_minimise(objective, self.theta, counts.astype(float)).x)
         self.draws = np.array(draws) if draws else self.theta[None, :]
         self._single = _ungrouped(self.model)
-        self._curve = compile_curve(self._single, self.log_ref)
+        self._curve = PredictiveFunction(self._single, self.log_ref, per_draw=False,
+                                         with_obs=False)
         return self
 
     def _prior_draw(self, design: Any, rng: np.random.Generator) -> np.ndarray:
@@ -87,10 +89,10 @@ class HuberBootstrap:
         law = self.model.law
         log_x = {k: np.log(pd.to_numeric(data[k]).to_numpy(dtype=float))[None, :]
                  for k in law.inputs}
-        u: dict[str, np.ndarray] = {p: np.zeros((1, 1)) for p in self._single.params}
-        u.update({p: np.full((1, 1), v) for p, v in self._fixed.items()})
-        u.update({p: self.draws[:, [i]] for i, p in enumerate(self.free)})
-        return np.exp(self._curve(u, log_x)[0])
+        values = {name: np.zeros((len(self.draws), 1)) for name in self._curve.inputs}
+        values.update({f"loc_{p}": self.draws[:, [i]] for i, p in enumerate(self.free)})
+        values.update({f"log_{k}": v for k, v in log_x.items()})
+        return np.exp(self._curve(values)[0])
 
 
 def _ungrouped(model: Model) -> Model:

@@ -1,17 +1,17 @@
 """From a validated data frame and a :class:`Model` spec to a PyMC model.
 
-This is the only module that creates PyMC variables. The law is evaluated through
-:func:`log_mean_from_sampling`, which predictions reuse with posterior draws, so fitting and
-prediction share one graph definition.
+This is the only module that creates PyMC variables. The runs' values, the law and the
+likelihood come from :mod:`bayescale.graph`, which predictions compile with posterior draws,
+so fitting and prediction share one graph definition.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,7 @@ from ._validate import (
     warn_duplicates,
 )
 from .coordinates import coordinates, to_law_scale
+from .graph import curve_and_aux, row_values, to_natural
 from .hierarchy import (
     CENTRING_THRESHOLD,
     add_nested_columns,
@@ -43,12 +44,13 @@ from .hierarchy import (
     z_name,
     zero_sum_name,
 )
-from .laws import Law, Param
-from .model import Model
 from .priors import DataScale, Prior
 
-__all__ = ["Design", "encode", "build_model", "model_data", "structure_key", "to_natural",
-           "log_mean_from_sampling"]
+if TYPE_CHECKING:
+    from .model import Model
+
+__all__ = ["Design", "encode", "build_model", "model_data", "structure_key",
+           "design_from_groups"]
 
 
 @dataclass(frozen=True)
@@ -134,51 +136,27 @@ def encode(model: Model, data: Any) -> Design:
                   scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())))
 
 
-# ---------------------------------------------------------------------------- shared math
-def to_natural(params: Mapping[str, Param], u: Mapping[str, Any],
-               log_ref: Mapping[str, float]) -> dict[str, Any]:
-    """Sampling-scale values -> natural values (``p[name]``) and logs (``p["log_" + name]``).
-
-    Reference coefficients: ``log p = log p_ref + exponent * log x0``.
-    """
-    out: dict[str, Any] = {}
-    for name, par in params.items():
-        if par.reference is not None:
-            continue
-        if par.link == "log":
-            out[f"log_{name}"] = u[name]
-            out[name] = pt.exp(u[name])
-        elif par.link == "logit":
-            out[name] = pt.sigmoid(u[name])
-        else:
-            out[name] = u[name]
-    for name, par in params.items():
-        if par.reference is None:
-            continue
-        inp, exponent = par.reference
-        e = out[exponent] if isinstance(exponent, str) else exponent
-        out[f"log_{name}"] = u[name] + e * log_ref[inp]
-        out[name] = pt.exp(out[f"log_{name}"])
-    return out
-
-
-def log_mean_from_sampling(law: Law, log_x: Mapping[str, Any], u: Mapping[str, Any],
-                           log_ref: Mapping[str, float]) -> Any:
-    """``log L`` from log inputs and sampling-scale law parameters (any broadcastable shape)."""
-    return law.log_mean(log_x, to_natural(law.params, u, log_ref))
-
-
-def law_fingerprint(law: Law, log_ref: Mapping[str, float]) -> list[float]:
-    """``log L`` of ``law`` at fixed probe inputs (around ``log_ref``) and fixed sampling-scale
-    parameter values: two laws with the same parameter names but another formula differ
-    here, which is how a loaded fit checks that it got the law it was saved with."""
-    offsets = np.array([-2.0, -0.5, 0.0, 1.0, 3.0])
-    x = {k: pt.as_tensor_variable(log_ref.get(k, 0.0) + offsets + 0.1 * i)
-         for i, k in enumerate(law.inputs)}
-    u = {k: pt.as_tensor_variable(-0.3 + 0.17 * i) for i, k in enumerate(law.params)}
-    with np.errstate(all="ignore"):
-        values = np.asarray(log_mean_from_sampling(law, x, u, log_ref).eval(), dtype=float)
-    return [float(v) for v in np.broadcast_to(values, offsets.shape)]
+def design_from_groups(model: Model, constant_data: Any, observed_data: Any,
+                       levels: Mapping[str, Sequence[str]], log_ref: Mapping[str, float],
+                       scale: DataScale) -> Design:
+    """The fitted data as encoded, rebuilt from a fit's ``constant_data`` and
+    ``observed_data`` groups (:func:`model_data` names): a loaded fit has its data."""
+    missing = [name for name in [*(f"log_{k}" for k in model.law.inputs),
+                                 *(f"{dim_name(c)}_code" for c in model.grouping_columns),
+                                 *(f"{c}_values" for c in model.likelihood.columns)]
+               if name not in constant_data]
+    if missing or model.likelihood.observed_name not in observed_data:
+        raise ValueError(f"the fit's data groups lack {missing or ['observed values']}")
+    extra = {c: np.asarray(constant_data[f"{c}_values"], dtype=float)
+             for c in model.likelihood.columns}
+    observed = np.asarray(observed_data[model.likelihood.observed_name])
+    return Design(
+        log_x={k: np.asarray(constant_data[f"log_{k}"], dtype=float) for k in model.law.inputs},
+        y=np.asarray(model.likelihood.target_from_observed(observed, extra), dtype=float),
+        extra=extra,
+        codes={c: np.asarray(constant_data[f"{dim_name(c)}_code"], dtype=np.int64)
+               for c in model.grouping_columns},
+        levels={c: tuple(lv) for c, lv in levels.items()}, log_ref=dict(log_ref), scale=scale)
 
 
 # ---------------------------------------------------------------------------- the PyMC model
@@ -351,16 +329,16 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
                                                  for a in priors[var].args})
 
         loc: dict[str, Any] = {}    # population location of each coordinate
-        row: dict[str, Any] = {}    # per-run value of each coordinate
+        effects: dict[tuple[str, str], Any] = {}   # (coordinate, column) -> effect per level
         level: dict[str, dict[str, Any]] = {c: {} for c in design.levels}
         coords_ = coordinates(model, design.scale)
         for key, coord in coords_.items():
             sname = coord.name
             if coord.fixed is not None:
-                loc[key] = row[key] = pt.as_tensor_variable(coord.fixed)
+                loc[key] = pt.as_tensor_variable(coord.fixed)
                 continue
             if not coord.columns:
-                loc[key] = row[key] = prior(sname)
+                loc[key] = prior(sname)
                 continue
             spreads, deviations = {}, {}
             for col in coord.columns:
@@ -369,15 +347,14 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
                       else prior(hname))
                 spreads[col] = sd / np.sqrt(len(design.levels[col]))
                 deviations[col] = _zero_sum_effects(sname, col, sd, centring[key][col])
-            m, mu, means = _population_and_means(
+            _, mu, means = _population_and_means(
                 sname, priors[sname], {a: data[f"prior_{sname}_{a}"] for a in priors[sname].args},
                 spreads)
             loc[key] = pm.Deterministic(sname, mu)
-            row[key] = m + sum(deviations[c][codes[c]] for c in coord.columns)
             for col in coord.columns:
-                effect = pm.Deterministic(effect_name(sname, col), deviations[col] + means[col],
-                                          dims=dim_name(col))
-                level[col][key] = loc[key] + effect
+                effects[(key, col)] = pm.Deterministic(
+                    effect_name(sname, col), deviations[col] + means[col], dims=dim_name(col))
+                level[col][key] = loc[key] + effects[(key, col)]
 
         # Law parameters: population values (sampling and natural scale) and per-group values
         # (other groupings at zero).
@@ -396,9 +373,8 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
                 if col in model.hierarchy.get(name, ()):
                     pm.Deterministic(by_name(name, col), natural[name], dims=dim_name(col))
 
-        natural_row = to_natural(model.params, to_law_scale(model, row), log_ref)
-        log_mean = model.law.log_mean(log_x, natural_row)
-        aux = {k: natural_row[k] for k in model.likelihood.aux}
+        row = row_values(model, loc, effects, codes)
+        log_mean, aux = curve_and_aux(model, row, log_x, log_ref)
         extra = {c: data[f"{c}_values"] for c in design.extra}
         model.likelihood.observe(log_mean, aux, data["observed"], extra, dims=OBS_DIM)
     return pm_model

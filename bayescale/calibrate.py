@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ._validate import DataError, as_frame
+from .hierarchy import group_keys, top_columns
+from .intervals import eti_bounds
 from .model import Model
 
 __all__ = ["backtest", "Backtest", "parse_holdout", "interval_score"]
@@ -90,7 +91,7 @@ def _axis_values(model: Model, frame: pd.DataFrame, axis: str | None) -> np.ndar
 def _folds(model: Model, frame: pd.DataFrame, holdout: Holdout, axis: str | None
            ) -> list[tuple[str, np.ndarray]]:
     """(label, held-out mask) per fold."""
-    cols = [c for c in model.grouping_columns if "/" not in c]
+    cols = top_columns(model.grouping_columns)
     if holdout.kind == "column":
         if holdout.column not in frame.columns:
             raise DataError(f"holdout column {holdout.column!r} not in the data "
@@ -98,8 +99,7 @@ def _folds(model: Model, frame: pd.DataFrame, holdout: Holdout, axis: str | None
         return [(f"{holdout.column} = true", frame[holdout.column].astype(bool).to_numpy())]
     if holdout.kind == "largest":
         values = _axis_values(model, frame, axis)
-        keys = frame[cols].astype(str).agg("/".join, axis=1) if cols else pd.Series(
-            "all", index=frame.index)
+        keys = group_keys(frame, cols)
         mask = np.zeros(len(frame), dtype=bool)
         for _, idx in keys.groupby(keys).groups.items():
             idx = np.asarray(idx)
@@ -126,7 +126,7 @@ def _scores(y: np.ndarray, draws: np.ndarray, probs: Sequence[float],
         log_d = np.log(draws)
     out: dict[str, float] = {"n": float(len(y))}
     for p in probs:
-        lo, hi = np.quantile(log_d, [(1 - p) / 2, (1 + p) / 2], axis=0)
+        lo, hi = eti_bounds(log_d, p)
         out[f"coverage_{100 * p:g}"] = float(np.mean((lo <= log_y) & (log_y <= hi)))
         out[f"interval_score_{100 * p:g}"] = float(np.mean(interval_score(log_y, lo, hi, p)))
     err = np.median(log_d, axis=0) - log_y
@@ -136,29 +136,16 @@ def _scores(y: np.ndarray, draws: np.ndarray, probs: Sequence[float],
     return out
 
 
-def _log_predictive_density(model: Model, curve_log: np.ndarray, aux: Mapping[str, np.ndarray],
-                            y: np.ndarray) -> np.ndarray | None:
-    """``log mean_s p(log y | theta_s)`` per held-out run (studentt/normal on log y)."""
-    log_y = np.log(y)[None, :]
-    if model.likelihood.name == "studentt":
-        dens = stats.t.logpdf(log_y, df=aux["nu"], loc=curve_log, scale=aux["sigma"])
-    elif model.likelihood.name == "normal":
-        dens = stats.norm.logpdf(log_y, loc=curve_log, scale=aux["sigma"])
-    else:
-        return None
-    m = dens.max(axis=0)
-    return m + np.log(np.mean(np.exp(dens - m), axis=0))
-
-
 def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_groups: bool,
              probs: Sequence[float], baseline: dict[str, Any] | None,
              fit_kwargs: dict[str, Any], seed: int | None) -> dict[str, Any]:
     """One fold: fit on ``train``, score ``test`` (module-level so executors can pickle it)."""
     from .baseline import HuberBootstrap
     from .build import canonical_frame
-    from .predict import predictive_draws
+    from .predict import log_predictive_density, predictive_draws
 
-    model = Model.from_dict(spec["model"], law=spec.get("law"))
+    model = Model.from_dict(spec["model"], law=spec.get("law"),
+                            likelihood=spec.get("likelihood"))
     target = model.target
     y = test[model.target].to_numpy(dtype=float)
     fit = model.fit(train, seed=seed, progressbar=False, warn=False, **fit_kwargs)
@@ -166,7 +153,8 @@ def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in model.law.inputs}
     draws = predictive_draws(fit, frame, log_x, new_groups=new_groups,
                              rng=np.random.default_rng(seed))
-    lpd = _log_predictive_density(model, draws.log_curve, draws.aux, y)
+    lpd = (log_predictive_density(fit, draws, frame, y)
+           if all(c in test.columns for c in model.likelihood.columns) else None)
     obs = draws.obs
     result: dict[str, Any] = {
         "bayescale": _scores(y, obs, probs, lpd),
@@ -176,13 +164,9 @@ def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_
         "target": target,
     }
     if baseline is not None:
-        cols = [c for c in model.grouping_columns if "/" not in c]
+        cols = top_columns(model.grouping_columns) if not new_groups else []
         draws = np.empty((baseline["bootstrap"], len(test)))
-        per_group = bool(cols) and not new_groups
-        keys = (test[cols].astype(str).agg("/".join, axis=1) if per_group
-                else pd.Series("all", index=test.index))
-        train_keys = (train[cols].astype(str).agg("/".join, axis=1) if per_group
-                      else pd.Series("all", index=train.index))
+        keys, train_keys = group_keys(test, cols), group_keys(train, cols)
         for key in keys.unique():
             rows = (keys == key).to_numpy()
             sub = train[(train_keys == key).to_numpy()]
@@ -252,7 +236,7 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
     hold = parse_holdout(holdout)
     folds = _folds(model, frame, hold, axis)
     spec = {"model": model.to_dict(), "law": model.law if model.law.name not in
-            _registered() else None}
+            _registered() else None, "likelihood": model.likelihood}
     base = {"bootstrap": bootstrap, "starts": starts} if baseline else None
     kwargs = dict(fit_kwargs or {})
     jobs = []

@@ -18,7 +18,8 @@ import pandas as pd
 import xarray as xr
 
 from ._validate import as_frame
-from .predict import ci_probs, format_draws, predict, predictive_draws
+from .intervals import ci_probs
+from .predict import draws_matrix, format_draws, predict, predictive_draws
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -27,9 +28,9 @@ __all__ = ["chain_predict"]
 
 
 def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve", "obs"] =
-                  "curve", ci_prob: float | Sequence[float] = 0.95, new_groups: bool = False,
+                  "curve", ci_prob: float | Sequence[float] | None = None, new_groups: bool = False,
                   seed: int | None = None, kind: Literal["summary", "draws"] = "summary"
-                  ) -> pd.DataFrame | xr.Dataset:
+                  ) -> pd.DataFrame | xr.DataTree:
     """Predict the second stage at the first stage's posterior of its input.
 
     ``second`` must have one input (e.g. ``sigmoid_accuracy:L``); it receives the first fit's
@@ -43,7 +44,8 @@ def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve
     if through not in ("curve", "obs"):
         raise ValueError(f"through must be 'curve' or 'obs', got {through!r}")
     rng = np.random.default_rng(seed)
-    stage1 = predict(first, data, new_groups=new_groups, seed=seed, kind="draws")[through].values
+    stage1 = draws_matrix(predict(first, data, new_groups=new_groups, seed=seed,
+                                  kind="draws")["predictions"][through])
     n_second = second.posterior.sizes["chain"] * second.posterior.sizes["draw"]
     pick = (np.arange(n_second) if len(stage1) == n_second
             else rng.choice(len(stage1), size=n_second, replace=True))
@@ -51,4 +53,4 @@ def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve
     frame = as_frame(data)
     draws = predictive_draws(second, frame, {name: np.log(stage1[pick])},
                              new_groups=new_groups, rng=rng)
-    return format_draws(frame, draws.curve, draws.obs, ci_probs(ci_prob), kind)
+    return format_draws(second, frame, draws.curve, draws.obs, ci_probs(ci_prob), kind)

@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from .intervals import eti_bounds, interval_columns, percent_of
+
 if TYPE_CHECKING:
     from .fit import Fit
 
@@ -30,7 +32,8 @@ class CheckResult:
     """Prior and posterior predictive checks of one fit, as numbers.
 
     ``runs``: per run, the observed value, the posterior predictive median and central
-    50%/90% intervals, and ``pit = P(y_rep_i < y_i) + P(y_rep_i = y_i) / 2``.
+    50%/90% intervals (``obs_median``, ``obs_eti50_lb`` ...), and
+    ``pit = P(y_rep_i < y_i) + P(y_rep_i = y_i) / 2``.
     ``coverage``: ``{0.5: ..., 0.9: ...}`` fraction of runs inside those intervals.
     ``statistics``: test statistics ``T`` (min, max, mean of log y; of y for targets that
     may be zero or negative) with observed value, posterior and prior predictive medians and
@@ -70,9 +73,9 @@ class CheckResult:
 def _to_natural(fit: Fit, raw: np.ndarray) -> np.ndarray:
     """Observed-scale values (last axis = runs) to the target's natural scale."""
     lik = fit.model.likelihood
-    if "trials" in lik.columns and fit.design is None:
-        raise ValueError("this fit was loaded from disk without its data (trials unknown)")
-    return lik.target_from_observed(raw, fit.design.extra if fit.design else {})
+    if fit.design is None:
+        raise ValueError("this fit has no data (design); refit it")
+    return lik.target_from_observed(raw, fit.design.extra)
 
 
 def _sample_observed(fit: Fit, draws: int | None, seed: int | None, *, prior: bool
@@ -144,18 +147,18 @@ def check(fit: Fit, *, draws: int = 500, seed: int | None = None,
     if draws < 1:
         raise ValueError(f"draws must be >= 1, got {draws}")
     if fit.design is None:
-        raise ValueError("check needs the fitted data; a fit loaded from disk has none, refit it")
+        raise ValueError("check needs the fitted data (design); refit it")
     y = fit.design.y
     rng = np.random.default_rng(seed)
     prior_seed, post_seed = (int(s) for s in rng.integers(2**31, size=2))
     prior = _sample_observed(fit, draws, prior_seed, prior=True)
     post = _sample_observed(fit, None, post_seed, prior=False)
 
-    runs = pd.DataFrame({"observed": y, "pp_median": np.median(post, axis=0)})
+    probs = (0.5, 0.9)
+    runs = pd.DataFrame({"observed": y, **interval_columns(post, probs, "obs")})
     coverage = {}
-    for p in (0.5, 0.9):
-        lo, hi = np.quantile(post, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        runs[f"pp_eti{100 * p:g}_lb"], runs[f"pp_eti{100 * p:g}_ub"] = lo, hi
+    for p in probs:
+        lo, hi = (runs[f"obs_eti{percent_of(p)}_{b}"].to_numpy() for b in ("lb", "ub"))
         coverage[p] = float(np.mean((lo <= y) & (y <= hi)))
     runs["pit"] = (post < y).mean(axis=0) + 0.5 * (post == y).mean(axis=0)
     runs.index.name = "run"
@@ -164,7 +167,7 @@ def check(fit: Fit, *, draws: int = 500, seed: int | None = None,
     inside = (prior >= y_lo) & (prior <= y_hi)   # NaN and inf count as outside
     mass = float(inside.mean())
     finite = prior[np.isfinite(prior)]
-    q_lo, q_hi = ((float(v) for v in np.quantile(finite, [0.01, 0.99])) if finite.size
+    q_lo, q_hi = ((float(v) for v in eti_bounds(finite, 0.98)) if finite.size
                   else (np.nan, np.nan))
     flagged = mass < prior_mass_min
 

@@ -59,8 +59,9 @@ def _read_csv(path: str, text_columns: Sequence[str] = ()) -> pd.DataFrame:
 
 def _grouping_columns(model: Any) -> list[str]:
     """The data columns holding group labels (nested 'a/b' columns split into a and b)."""
-    names = {p for c in model.grouping_columns for p in c.split("/")}
-    return [model.columns.get(c, c) for c in sorted(names)]
+    from .hierarchy import data_columns
+
+    return [model.columns.get(c, c) for c in sorted(data_columns(model.grouping_columns))]
 
 
 def _print_json(value: Any) -> None:
@@ -167,7 +168,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .fit import load
+    from .loading import load
 
     fit = load(args.fit)
     table = fit.summary(ci_prob=args.ci_prob)
@@ -183,7 +184,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .fit import load
+    from .loading import load
 
     fit = load(args.fit)
     data = _read_csv(args.new, _grouping_columns(fit.model))

@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["compare", "CompareResult"]
 
-_COUNT_LIKELIHOODS = ("binomial", "beta_binomial")   # observe success counts, not y
 
 
 # ---------------------------------------------------------------------------- observed data
@@ -36,7 +35,7 @@ def _observed_raw(fit: Fit) -> np.ndarray:
 
 
 def _scale_kind(fit: Fit) -> str:
-    return "counts" if fit.model.likelihood.name in _COUNT_LIKELIHOODS else "continuous"
+    return "counts" if fit.model.likelihood.observed_as == "successes" else "continuous"
 
 
 def _check_same_data(fits: Mapping[str, Fit]) -> None:

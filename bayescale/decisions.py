@@ -19,7 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ._validate import as_frame
-from .predict import ci_probs, predict, summarise_draws
+from .hierarchy import data_columns, nested_parts
+from .intervals import ci_probs, interval_columns, median_interval, percent_of
+from .predict import draws_matrix, predict
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -28,7 +30,6 @@ __all__ = ["prob_better", "crossover", "inverse_predict", "Crossover", "InverseP
 
 Fixed = Mapping[str, float | Callable[[np.ndarray], Any]] | None
 _CHUNK = 512  # inputs per predict call while bisecting
-_LOG_NOISE = ("studentt", "normal")  # log y = log L + sigma e: e independent of the inputs
 
 
 # ---------------------------------------------------------------------------- validation
@@ -61,13 +62,13 @@ def _selection(fit: Fit, sel: Mapping[str, Any] | None, argument: str,
     if not isinstance(sel, Mapping):
         raise TypeError(f"{argument} must be a dict {{column: level}}, got {sel!r}")
     cols = fit.model.grouping_columns
-    valid = set(cols) | {p for c in cols for p in c.split("/")}
+    valid = set(cols) | set(data_columns(cols))
     unknown = [k for k in sel if k not in valid]
     if unknown:
         raise ValueError(f"{argument}={dict(sel)!r}: {unknown} not grouping columns of this fit "
                          f"(it groups by {list(cols) or 'nothing'})")
     given = set(sel) | set(also)
-    missing = [c for c in cols if c not in given and not set(c.split("/")) <= given]
+    missing = [c for c in cols if c not in given and not set(nested_parts(c)) <= given]
     if missing:
         raise ValueError(f"{argument}={dict(sel)!r} must choose a level of {missing} (parameters "
                          f"vary by it), e.g. {argument}={{{missing[0]!r}: "
@@ -104,20 +105,13 @@ def inputs_frame(fit: Fit, along: str, values: np.ndarray, fixed: Fixed) -> pd.D
     return pd.DataFrame(cols)
 
 
-def _interval(values: np.ndarray, ci_prob: float) -> tuple[float, float, float]:
-    """``(median, lower, upper)``; NaN when there are no values."""
-    if values.size == 0:
-        return (np.nan, np.nan, np.nan)
-    lo, med, hi = np.quantile(values, [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
-    return float(med), float(lo), float(hi)
-
-
 def _pair_draws(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], rows: pd.DataFrame, *,
                 new_groups: bool, seed: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Draws (sample, row) of groups ``a`` and ``b`` at the same rows, from one predict call
     (so draw ``s`` of both uses posterior sample ``s`` and the same new-group draws)."""
     frame = pd.concat([rows.assign(**a), rows.assign(**b)], ignore_index=True)
-    out = predict(fit, frame, new_groups=new_groups, seed=seed, kind="draws")[kind].values
+    out = draws_matrix(predict(fit, frame, new_groups=new_groups, seed=seed,
+                               kind="draws")["predictions"][kind])
     if np.isnan(out).any():  # a new observation needs a column the rows lack
         lik = fit.model.likelihood
         raise ValueError(f"kind={kind!r}: likelihood {lik.name} needs column(s) "
@@ -129,7 +123,7 @@ def _pair_draws(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], rows: pd.D
 # ---------------------------------------------------------------------------- P(better)
 def prob_better(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], at: Any, *,
                 lower_is_better: bool = True, kind: Literal["curve", "obs"] = "curve",
-                new_groups: bool = False, ci_prob: float | Sequence[float] = 0.9,
+                new_groups: bool = False, ci_prob: float | Sequence[float] | None = None,
                 seed: int | None = None) -> pd.DataFrame:
     """Probability that group ``a`` beats group ``b`` at each row of ``at``.
 
@@ -166,7 +160,7 @@ def prob_better(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], at: Any, *
     out["a_median"] = np.median(ya, axis=0)
     out["b_median"] = np.median(yb, axis=0)
     for prefix, draws in (("diff", diff), ("ratio", ya / yb)):
-        for col, values in summarise_draws(draws, probs, prefix).items():
+        for col, values in interval_columns(draws, probs, prefix).items():
             out[col] = values
     return out
 
@@ -198,7 +192,7 @@ class Crossover:
         return self.first[np.isfinite(self.first)]
 
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.ci_prob:.10g}"
+        pct = percent_of(self.ci_prob)
         return pd.DataFrame([{
             "along": self.along, "prob_cross": self.prob_cross,
             "prob_multiple": self.prob_multiple, "median": self.median,
@@ -207,7 +201,7 @@ class Crossover:
 
 
 def crossover(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], *, along: str,
-              grid: Sequence[float] | np.ndarray, fixed: Fixed = None, ci_prob: float = 0.9,
+              grid: Sequence[float] | np.ndarray, fixed: Fixed = None, ci_prob: float | None = None,
               new_groups: bool = False, seed: int | None = None) -> Crossover:
     """Posterior of the point where the curves of groups ``a`` and ``b`` cross.
 
@@ -249,7 +243,7 @@ def crossover(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], *, along: st
     lx = np.log(x)
     t = np.divide(d0, d0 - d1, out=np.zeros_like(d0), where=d0 != d1)
     first = np.exp(np.where(crosses, lx[j] + t * (lx[j + 1] - lx[j]), np.nan))
-    med, lo, hi = _interval(first[crosses], ci_prob)
+    med, lo, hi = median_interval(first[crosses], ci_prob)
     after = (d1 < 0)[crosses]
     return Crossover(along=along, prob_cross=float(crosses.mean()),
                      prob_multiple=float((n_cross > 1).mean()), median=med, lower=lo, upper=hi,
@@ -286,7 +280,7 @@ class InversePrediction:
         return self.values[np.isfinite(self.values)]
 
     def to_frame(self) -> pd.DataFrame:
-        pct = f"{100 * self.ci_prob:.10g}"
+        pct = percent_of(self.ci_prob)
         return pd.DataFrame([{
             "along": self.along, "target": self.target, "median": self.median,
             f"eti{pct}_lb": self.lower, f"eti{pct}_ub": self.upper,
@@ -297,7 +291,7 @@ class InversePrediction:
 
 def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float, float],
                     fixed: Fixed = None, group: Mapping[str, Any] | None = None,
-                    new_groups: bool = False, ci_prob: float = 0.9,
+                    new_groups: bool = False, ci_prob: float | None = None,
                     kind: Literal["curve", "obs"] = "curve", seed: int | None = None,
                     n_grid: int = 257, xtol: float = 1e-2) -> InversePrediction:
     """Input value at which the curve reaches ``target`` (e.g. the compute for a loss of 2.0).
@@ -321,9 +315,9 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
     summaries are NaN.
     """
     _check_kind(kind)
-    if kind == "obs" and fit.model.likelihood.name not in _LOG_NOISE:
+    if kind == "obs" and not fit.model.likelihood.shift_invariant:
         raise ValueError(f"kind='obs' needs noise on log y that does not depend on the inputs "
-                         f"(likelihoods {list(_LOG_NOISE)}); this fit uses "
+                         f"(a shift_invariant likelihood: studentt, normal); this fit uses "
                          f"{fit.model.likelihood.name!r}: use kind='curve'")
     (ci_prob,) = ci_probs(ci_prob)
     along = law_input(fit, along, "along")
@@ -340,8 +334,8 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
 
     def evaluate(log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = inputs_frame(fit, along, np.exp(log_x), fixed).assign(**group)
-        out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws")
-        return out["curve"].values, out["obs"].values
+        out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws")["predictions"]
+        return draws_matrix(out["curve"]), draws_matrix(out["obs"])
 
     grid = np.linspace(np.log(lo_hi[0]), np.log(lo_hi[1]), n_grid)
     curve, obs = evaluate(grid)
@@ -382,7 +376,7 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
                       f"{above:.0%} of draws and below it in {below:.0%} (median curve "
                       f"{np.median(curve[:, 0]):.4g} to {np.median(curve[:, -1]):.4g}); "
                       "widen the bounds or check the target", UserWarning, stacklevel=2)
-    med, lo, hi = _interval(values[idx], ci_prob)
+    med, lo, hi = median_interval(values[idx], ci_prob)
     return InversePrediction(along=along, target=float(target),
                              bounds=(float(lo_hi[0]), float(lo_hi[1])), median=med, lower=lo,
                              upper=hi, ci_prob=ci_prob,

@@ -1,4 +1,5 @@
-"""Fitting by NUTS, the :class:`Fit` result, sampling diagnostics, save and load."""
+"""Fitting by NUTS, the :class:`Fit` result, sampling diagnostics and saving (loading:
+:mod:`bayescale.loading`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -28,20 +29,21 @@ from .build import (
     centring_from_draws,
     default_centring,
     encode,
-    law_fingerprint,
     model_data,
     structure_key,
 )
 from .config import configure_once
-from .coordinates import coordinates
-from .hierarchy import by_name, dim_name, effect_name, sd_name
-from .io import ATTR, MAX_LOAD_BYTES, FitFileError, read_tree, write_tree
-from .laws import Law
-from .model import Model
+from .graph import law_fingerprint
+from .hierarchy import by_name
+from .intervals import ci_probs, median_interval
+from .io import ATTR, write_tree
 from .numpyro_nuts import population_value_names, sample_numpyro
 from .priors import DataScale
 
-__all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "load", "choose_sampler"]
+__all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "choose_sampler"]
+
+if TYPE_CHECKING:
+    from .model import Model
 
 Sampler = Literal["auto", "numpyro", "nutpie", "pymc", "blackjax"]
 RHAT_MAX = 1.01          # Vehtari et al. (2021)
@@ -403,7 +405,7 @@ class Fit:
                                    for p, cols in (centring or {}).items()}
         self.scale = scale
         self.diagnostics = diagnostics
-        self.design = design  # the fitted data as encoded (None for a fit loaded from disk)
+        self.design = design  # the fitted data as encoded (rebuilt from the file when loaded)
         self._cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ summaries
@@ -421,12 +423,11 @@ class Fit:
         names += [p for p in free if p in m.likelihood.aux]
         return names
 
-    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float = 0.95
+    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float | None = None
                 ) -> pd.DataFrame:
         """Median, mean, sd, equal-tailed ``ci_prob`` interval, R-hat and ESS per parameter,
         on the natural scale (``A``, ``E``, ... not their logs)."""
-        if not 0 < ci_prob < 1:
-            raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+        (ci_prob,) = ci_probs(ci_prob)
         names = list(var_names) if var_names is not None else self.natural_var_names()
         unknown = [v for v in names if v not in self.posterior]
         if unknown:
@@ -441,11 +442,11 @@ class Fit:
         table.insert(0, "median", medians)
         return table
 
-    def interval(self, var_name: str, ci_prob: float = 0.95) -> tuple[float, float, float]:
+    def interval(self, var_name: str, ci_prob: float | None = None
+                 ) -> tuple[float, float, float]:
         """``(median, lower, upper)`` of a scalar variable's equal-tailed interval."""
-        draws = self.posterior[var_name].values.reshape(-1)
-        lo, med, hi = np.quantile(draws, [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2])
-        return float(med), float(lo), float(hi)
+        (ci_prob,) = ci_probs(ci_prob)
+        return median_interval(self.posterior[var_name].values, ci_prob)
 
     def __repr__(self) -> str:
         d = self.diagnostics
@@ -461,8 +462,7 @@ class Fit:
     def pymc_model(self) -> pm.Model:
         """The PyMC model of this fit (rebuilt from the fitted data; needs ``design``)."""
         if self.design is None:
-            raise ValueError("this fit was loaded from disk without its data; refit it to get "
-                             "the PyMC model")
+            raise ValueError("this fit has no data (design); refit it to get the PyMC model")
         if "pymc_model" not in self._cache:
             self._cache["pymc_model"] = build_model(self.model, self.design,
                                                     self.centring or None)
@@ -487,8 +487,8 @@ class Fit:
         return predict(self, data, **kwargs)
 
     def compute_optimal(self, compute: Any, **kwargs: Any) -> pd.DataFrame:
-        """See :func:`bayescale.predict.compute_optimal`."""
-        from .predict import compute_optimal
+        """See :func:`bayescale.allocation.compute_optimal`."""
+        from .allocation import compute_optimal
 
         return compute_optimal(self, compute, **kwargs)
 
@@ -516,72 +516,3 @@ class Fit:
         tree = self.idata.copy()
         tree.attrs = {**tree.attrs, ATTR: self._attrs_json()}
         return write_tree(tree, path, overwrite=overwrite)
-
-
-_META_KEYS = ("model", "levels", "log_ref", "scale", "diagnostics")
-
-
-def expected_posterior_variables(model: Model) -> list[str]:
-    """Sampling-scale variables every posterior of ``model`` holds."""
-    names = []
-    for coord in coordinates(model).values():
-        if coord.fixed is not None:
-            continue
-        names.append(coord.name)
-        for col in coord.columns:
-            names.append(effect_name(coord.name, col))
-            if sd_name(coord.name, col) not in model.fixed:
-                names.append(sd_name(coord.name, col))
-    return names
-
-
-def check_stored_law(law: Law, meta: Mapping[str, Any], path: str | Path) -> None:
-    """Refuse a law whose values differ from those of the law the fit was saved with."""
-    stored = meta.get("law_fingerprint")
-    if stored is None:
-        return
-    now = law_fingerprint(law, meta["log_ref"])
-    if len(now) != len(stored) or not np.allclose(now, np.asarray(stored, dtype=float),
-                                                  rtol=1e-6, atol=1e-12, equal_nan=True):
-        raise FitFileError(f"{path}: law {law.name!r} ({law.formula}) computes other values "
-                           "than the law this fit was saved with, at the same parameters; "
-                           "pass the law the fit was made with")
-
-
-def load(path: str | Path, *, law: Law | None = None, max_bytes: int = MAX_LOAD_BYTES) -> Fit:
-    """Load a fit saved by :meth:`Fit.save` (netCDF or zarr); draws are identical.
-
-    The file is opened lazily and refused if it declares more than ``max_bytes`` of arrays;
-    its metadata, the law (``law``, or the registered law of that name) and the group levels
-    are checked against the stored ones (:class:`~bayescale.io.FitFileError` otherwise).
-    """
-    tree, meta = read_tree(path, max_bytes=max_bytes)
-    missing = [k for k in _META_KEYS if k not in meta]
-    if missing:
-        raise FitFileError(f"{path}: the fit's metadata lacks {missing} (not written by "
-                           "bayescale, or damaged)")
-    missing_groups = [g for g in ("posterior", "sample_stats") if g not in tree.children]
-    if missing_groups:
-        raise FitFileError(f"{path}: the file has no {missing_groups} group(s)")
-    model = Model.from_dict(meta["model"], law=law)
-    check_stored_law(model.law, meta, path)
-    expected = expected_posterior_variables(model)
-    absent = [v for v in expected if v not in tree["posterior"].dataset]
-    if absent:
-        raise FitFileError(f"{path}: posterior variables {absent} of model "
-                           f"{model.law.name} are missing (a different model, or a damaged file)")
-    for col, levels in meta["levels"].items():
-        dim = dim_name(col)
-        stored = [str(v) for v in tree["posterior"].dataset.coords[dim].values] \
-            if dim in tree["posterior"].dataset.coords else None
-        if stored != [str(v) for v in levels]:
-            raise FitFileError(f"{path}: the group levels of {col!r} in the metadata "
-                               f"({list(levels)[:6]}...) disagree with the posterior's "
-                               f"coordinates ({(stored or [])[:6]}...); the file was altered, so "
-                               "its group effects cannot be trusted")
-    return Fit(model=model, idata=tree, levels=meta["levels"], log_ref=meta["log_ref"],
-               log_range=meta.get("log_range"), centring=meta.get("centring"),
-               scale=DataScale(**meta["scale"]), diagnostics=Diagnostics(
-                   **{**meta["diagnostics"],
-                      "history": tuple(meta["diagnostics"].get("history", ())),
-                      "slowest": tuple(meta["diagnostics"].get("slowest", ()))}))

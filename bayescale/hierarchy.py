@@ -53,7 +53,8 @@ from .priors import Prior
 
 __all__ = ["parse_hierarchy", "add_nested_columns", "dim_name", "sd_name", "z_name",
            "effect_name", "zero_sum_name", "groups_mean_name", "split_name",
-           "by_name", "DEFAULT_SD_PRIOR",
+           "by_name", "DEFAULT_SD_PRIOR", "nested_parts", "data_columns", "top_columns",
+           "finest_columns", "group_keys",
            "CENTRING_THRESHOLD"]
 
 CENTRING_THRESHOLD = 0.5
@@ -132,12 +133,42 @@ def parse_hierarchy(spec: Mapping[str, str | Sequence[str] | None] | None,
     return out
 
 
+def nested_parts(column: str) -> list[str]:
+    """The data columns a grouping column reads: ``"a/b"`` -> ``["a", "b"]``."""
+    return column.split("/")
+
+
+def data_columns(columns: Iterable[str]) -> list[str]:
+    """The data columns holding group labels for grouping ``columns`` (nested ones split)."""
+    return list(dict.fromkeys(p for c in columns for p in nested_parts(c)))
+
+
+def top_columns(columns: Iterable[str]) -> list[str]:
+    """Grouping columns that are not nested (``"family"``, not ``"family/model"``)."""
+    return [c for c in columns if "/" not in c]
+
+
+def finest_columns(columns: Sequence[str]) -> list[str]:
+    """Grouping columns no other listed column nests further (``"family/model"``, not
+    ``"family"``): together they identify a run's group."""
+    return [c for c in columns if not any(o.startswith(c + "/") for o in columns)]
+
+
+def group_keys(frame: pd.DataFrame, columns: Sequence[str], default: str = "all"
+               ) -> pd.Series:
+    """One label per row for its combination of levels of ``columns`` ('/'-joined), or
+    ``default`` for every row when there are no columns."""
+    if not columns:
+        return pd.Series(default, index=frame.index)
+    return frame[list(columns)].astype(str).agg("/".join, axis=1)
+
+
 def add_nested_columns(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """Add the ``"a/b"`` label columns that nested groupings need (labels joined by '/')."""
     df = df.copy()
     for col in columns:
         if "/" in col and col not in df.columns:
-            parts = col.split("/")
+            parts = nested_parts(col)
             missing = [p for p in parts if p not in df.columns]
             if missing:
                 continue  # reported by the column check with the user's names

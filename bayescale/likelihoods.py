@@ -19,11 +19,22 @@ Bounded metrics (accuracy, coverage; the law's value ``p = L`` lies in (0, 1)):
 Each likelihood declares its auxiliary parameters with the same :class:`~bayescale.laws.Param`
 type as the laws, so ``sigma`` or ``kappa`` can be global or vary by group like any law
 parameter. The choice is part of the model spec: ``Model(..., likelihood="binomial")``.
+
+A likelihood is an object (:class:`Likelihood`) in a registry, like Bambi's families: its
+``distribution`` (a PyMC distribution and its parameters from ``log L``) is the only place its
+density and its random draw are defined; fitting, prediction, held-out densities, LOO, SBC
+and backtests all use it. Register your own with :func:`register_likelihood`::
+
+    gamma = bs.Likelihood("gamma", lambda log_mean, aux, extra: (
+        pm.Gamma, {"alpha": aux["shape"], "beta": aux["shape"] / pt.exp(log_mean)}),
+        aux={"shape": bs.Param("positive", bs.Prior("Normal", mu=4.6, sigma=1.5), "shape")},
+        observed_as="value")
+    bs.register_likelihood(gamma)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,7 +45,8 @@ import pytensor.tensor as pt
 from .laws import Param
 from .priors import Prior
 
-__all__ = ["Likelihood", "get_likelihood", "LIKELIHOODS"]
+__all__ = ["Likelihood", "get_likelihood", "register_likelihood", "unregister_likelihood",
+           "available_likelihoods", "LIKELIHOODS", "unit_mean"]
 
 # Residual scale on log loss: centred at 0.05 (5% relative error), 95% within [0.003, 0.95].
 _SIGMA = Param("positive", Prior("Normal", mu=float(np.log(0.05)), sigma=1.5),
@@ -48,117 +60,178 @@ _KAPPA = Param("positive", Prior("Normal", mu=float(np.log(100.0)), sigma=1.5),
                "precision of the Beta (larger: less over-dispersion)")
 
 TargetSupport = Literal["positive", "unit_closed", "unit_open", "real"]
+ObservedAs = Literal["log", "value", "successes"]
+#: ``distribution(log_mean, aux, extra) -> (PyMC distribution class, its parameters)``
+DistributionSpec = Callable[[Any, Mapping[str, Any], Mapping[str, Any]],
+                            tuple[type[pm.Distribution], dict[str, Any]]]
 
 
 @dataclass(frozen=True)
 class Likelihood:
-    """Observation model of the target given the law's curve."""
+    """Observation model of the target given the law's curve ``L`` (``log_mean = log L``).
+
+    ``distribution`` gives the PyMC distribution of the observed value and its parameters
+    from ``log L``, the natural values of ``aux`` and the per-run ``columns``; that one
+    definition is what the fit observes, what predictions and simulations draw from and what
+    log-likelihoods and held-out densities evaluate. ``observed_as`` says what is observed:
+    ``"log"`` (``log y``), ``"value"`` (``y``) or ``"successes"`` (``round(y * trials)``).
+    ``target_support`` is checked on the data; ``shift_invariant``: ``log y - log L`` has the
+    same distribution at every ``L`` (noise on the log scale that does not depend on the curve).
+    """
 
     name: str
-    aux: Mapping[str, Param]
-    description: str
-    target_support: TargetSupport
-    columns: tuple[str, ...] = field(default=())   # extra per-run columns it needs
+    distribution: DistributionSpec
+    aux: Mapping[str, Param] = field(default_factory=dict)
+    description: str = ""
+    target_support: TargetSupport = "positive"
+    observed_as: ObservedAs = "log"
+    columns: tuple[str, ...] = ()   # extra per-run columns it needs (e.g. "trials", "se")
+    shift_invariant: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"a likelihood's name must be an identifier, got {self.name!r}")
+        if not callable(self.distribution):
+            raise TypeError(f"likelihood {self.name!r}: distribution must be a function "
+                            "(log_mean, aux, extra) -> (pm distribution class, parameters)")
+        if self.observed_as not in ("log", "value", "successes"):
+            raise ValueError(f"likelihood {self.name!r}: observed_as must be 'log', 'value' "
+                             f"or 'successes', got {self.observed_as!r}")
+        if self.observed_as == "successes" and "trials" not in self.columns:
+            raise ValueError(f"likelihood {self.name!r} observes successes and needs the "
+                             "column 'trials' in columns")
+        if self.observed_as == "log" and self.target_support != "positive":
+            raise ValueError(f"likelihood {self.name!r} observes log y: its target_support "
+                             f"must be 'positive', got {self.target_support!r}")
+        bad = [k for k, v in self.aux.items() if not isinstance(v, Param)]
+        if bad:
+            raise TypeError(f"likelihood {self.name!r}: aux parameters {bad} must be "
+                            "bayescale.Param")
+        object.__setattr__(self, "columns", tuple(self.columns))
 
     @property
     def observed_name(self) -> str:
-        return "log_y" if self.target_support == "positive" and self.name != "normal_known" \
-            else "y"
+        return "log_y" if self.observed_as == "log" else "y"
 
     def observed(self, y: np.ndarray, extra: Mapping[str, np.ndarray]) -> np.ndarray:
         """The array the PyMC variable observes (log y, y, or success counts)."""
-        if self.observed_name == "log_y":
+        if self.observed_as == "log":
             return np.log(y)
-        if "trials" in self.columns:
+        if self.observed_as == "successes":
             return np.rint(y * extra["trials"]).astype(np.int64)
         return y
 
-    def target_from_observed(self, observed: np.ndarray,
-                             extra: Mapping[str, np.ndarray]) -> np.ndarray:
+    def target_from_observed(self, observed: Any, extra: Mapping[str, Any]) -> Any:
         """Inverse of :meth:`observed`: observed values (last axis = runs) -> the target."""
-        if self.observed_name == "log_y":
+        if self.observed_as == "log":
             with np.errstate(over="ignore", under="ignore"):
-                return np.exp(observed)
-        if "trials" in self.columns:
+                return np.exp(observed) if isinstance(observed, np.ndarray) \
+                    else pt.exp(observed)
+        if self.observed_as == "successes":
             return observed / extra["trials"]
-        return np.asarray(observed, dtype=float)
+        return observed
+
+    def dist(self, log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+        """The observed value's distribution as an unnamed random variable (``.dist``)."""
+        cls, params = self.distribution(log_mean, aux, extra)
+        return cls.dist(**params)
 
     def observe(self, log_mean: Any, aux: Mapping[str, Any], obs: Any,
                 extra: Mapping[str, Any], **kwargs: Any) -> Any:
         """Add the observed variable to the current PyMC model; ``obs`` is
         :meth:`observed` of the target (an array or a ``pm.Data`` holding it)."""
-        name = self.observed_name
-        if self.name == "studentt":
-            return pm.StudentT(name, nu=aux["nu"], mu=log_mean, sigma=aux["sigma"],
-                               observed=obs, **kwargs)
-        if self.name == "normal":
-            return pm.Normal(name, mu=log_mean, sigma=aux["sigma"], observed=obs, **kwargs)
-        if self.name == "normal_known":
-            return pm.Normal(name, mu=pt.exp(log_mean), sigma=extra["se"], observed=obs,
-                             **kwargs)
-        p = _clip_unit(pt.exp(log_mean))
-        if self.name == "binomial":
-            return pm.Binomial(name, n=extra["trials"], p=p, observed=obs, **kwargs)
-        kappa = aux["kappa"]
-        if self.name == "beta":
-            return pm.Beta(name, alpha=p * kappa, beta=(1 - p) * kappa, observed=obs, **kwargs)
-        return pm.BetaBinomial(name, n=extra["trials"], alpha=p * kappa,
-                               beta=(1 - p) * kappa, observed=obs, **kwargs)
+        cls, params = self.distribution(log_mean, aux, extra)
+        return cls(self.observed_name, **params, observed=obs, **kwargs)
 
-    def draw(self, log_mean: np.ndarray, aux: Mapping[str, np.ndarray],
-             extra: Mapping[str, np.ndarray], rng: np.random.Generator) -> np.ndarray:
-        """Draw a new observation on the target's natural scale (NaN where the likelihood
-        needs a column, e.g. ``trials``, that the new data lack). Student-t draws with small
-        ``nu`` can exceed the float range on the natural scale: they are ``inf`` (or 0), which
-        quantiles handle, not an error."""
-        shape = log_mean.shape
-        if self.name in ("studentt", "normal"):
-            eps = (rng.standard_t(aux["nu"], size=shape) if self.name == "studentt"
-                   else rng.standard_normal(size=shape))
-            with np.errstate(over="ignore", under="ignore"):
-                return np.exp(log_mean + aux["sigma"] * eps)
-        missing = [c for c in self.columns if c not in extra]
-        if missing:
-            return np.full(shape, np.nan)
-        if self.name == "normal_known":
-            return np.exp(log_mean) + extra["se"] * rng.standard_normal(size=shape)
-        p = np.clip(np.exp(log_mean), _EPS, 1 - _EPS)
-        if self.name == "binomial":
-            n = np.broadcast_to(extra["trials"], shape).astype(np.int64)
-            return rng.binomial(n, p) / n
-        kappa = aux["kappa"]
-        q = rng.beta(p * kappa, (1 - p) * kappa)
-        if self.name == "beta":
-            return q
-        n = np.broadcast_to(extra["trials"], shape).astype(np.int64)
-        return rng.binomial(n, q) / n
+    def logp(self, value: Any, log_mean: Any, aux: Mapping[str, Any],
+             extra: Mapping[str, Any]) -> Any:
+        """Log density (or mass) of an observed value (:meth:`observed` of the target)."""
+        return pm.logp(self.dist(log_mean, aux, extra), value)
 
 
-_EPS = 1e-12
+EPS = 1e-12
 
 
-def _clip_unit(p: Any) -> Any:
-    return pt.clip(p, _EPS, 1 - _EPS)
+def unit_mean(log_mean: Any) -> Any:
+    """The law's value as a probability, kept inside (0, 1) for the bounded likelihoods."""
+    return pt.clip(pt.exp(log_mean), EPS, 1 - EPS)
 
 
-LIKELIHOODS: dict[str, Likelihood] = {
-    "studentt": Likelihood("studentt", {"sigma": _SIGMA, "nu": _NU},
-                           "Student-t on log y (robust)", "positive"),
-    "normal": Likelihood("normal", {"sigma": _SIGMA}, "Normal on log y", "positive"),
-    "normal_known": Likelihood("normal_known", {}, "Normal on y with known standard errors "
-                               "(column 'se')", "real", ("se",)),
-    "binomial": Likelihood("binomial", {}, "Binomial successes of 'trials' items",
-                           "unit_closed", ("trials",)),
-    "beta": Likelihood("beta", {"kappa": _KAPPA}, "Beta on a proportion", "unit_open"),
-    "beta_binomial": Likelihood("beta_binomial", {"kappa": _KAPPA},
-                                "Beta-Binomial successes of 'trials' items (over-dispersed)",
-                                "unit_closed", ("trials",)),
-}
+def _studentt(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    return pm.StudentT, {"nu": aux["nu"], "mu": log_mean, "sigma": aux["sigma"]}
+
+
+def _normal(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    return pm.Normal, {"mu": log_mean, "sigma": aux["sigma"]}
+
+
+def _normal_known(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    return pm.Normal, {"mu": pt.exp(log_mean), "sigma": extra["se"]}
+
+
+def _binomial(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    return pm.Binomial, {"n": extra["trials"], "p": unit_mean(log_mean)}
+
+
+def _beta(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    p = unit_mean(log_mean)
+    return pm.Beta, {"alpha": p * aux["kappa"], "beta": (1 - p) * aux["kappa"]}
+
+
+def _beta_binomial(log_mean: Any, aux: Mapping[str, Any], extra: Mapping[str, Any]) -> Any:
+    p = unit_mean(log_mean)
+    return pm.BetaBinomial, {"n": extra["trials"], "alpha": p * aux["kappa"],
+                             "beta": (1 - p) * aux["kappa"]}
+
+
+LIKELIHOODS: dict[str, Likelihood] = {}
+
+
+def register_likelihood(likelihood: Likelihood, *, overwrite: bool = False) -> Likelihood:
+    """Make ``likelihood`` available by name (``Model(likelihood="name")``, saved fits)."""
+    if not isinstance(likelihood, Likelihood):
+        raise TypeError(f"register_likelihood takes a bayescale.Likelihood, got {likelihood!r}")
+    if likelihood.name in LIKELIHOODS and not overwrite \
+            and LIKELIHOODS[likelihood.name] is not likelihood:
+        raise ValueError(f"a likelihood named {likelihood.name!r} is registered; pass "
+                         "overwrite=True to replace it")
+    LIKELIHOODS[likelihood.name] = likelihood
+    return likelihood
+
+
+def unregister_likelihood(name: str) -> None:
+    if name in BUILT_IN:
+        raise ValueError(f"{name!r} is a built-in likelihood and cannot be removed")
+    LIKELIHOODS.pop(name, None)
+
+
+for _lik in (
+    Likelihood("studentt", _studentt, {"sigma": _SIGMA, "nu": _NU},
+               "Student-t on log y (robust)", shift_invariant=True),
+    Likelihood("normal", _normal, {"sigma": _SIGMA}, "Normal on log y", shift_invariant=True),
+    Likelihood("normal_known", _normal_known, {}, "Normal on y with known standard errors "
+               "(column 'se')", "real", "value", ("se",)),
+    Likelihood("binomial", _binomial, {}, "Binomial successes of 'trials' items",
+               "unit_closed", "successes", ("trials",)),
+    Likelihood("beta", _beta, {"kappa": _KAPPA}, "Beta on a proportion", "unit_open", "value"),
+    Likelihood("beta_binomial", _beta_binomial, {"kappa": _KAPPA},
+               "Beta-Binomial successes of 'trials' items (over-dispersed)", "unit_closed",
+               "successes", ("trials",)),
+):
+    register_likelihood(_lik)
+BUILT_IN = frozenset(LIKELIHOODS)
+
+
+def available_likelihoods() -> list[str]:
+    """Names of the registered likelihoods (built in and the user's)."""
+    return sorted(LIKELIHOODS)
 
 
 def get_likelihood(name: str | Likelihood) -> Likelihood:
     if isinstance(name, Likelihood):
         return name
     if name not in LIKELIHOODS:
-        raise ValueError(f"unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}")
+        raise ValueError(f"unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)} "
+                         "or a bayescale.Likelihood (register your own with "
+                         "bayescale.register_likelihood)")
     return LIKELIHOODS[name]

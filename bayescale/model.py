@@ -189,7 +189,10 @@ class Model:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], law: Law | None = None) -> Model:
+    def from_dict(cls, d: Mapping[str, Any], law: Law | None = None,
+                  likelihood: Likelihood | None = None) -> Model:
+        """The model of :meth:`to_dict`; ``law`` and ``likelihood`` objects stand in for
+        names that are not registered here (another process, a user's own)."""
         if d.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"saved model schema {d.get('schema')} is not supported "
                              f"(this bayescale reads schema {SCHEMA_VERSION})")
@@ -200,7 +203,7 @@ class Model:
                 raise ValueError(f"{err}. A fit of a user-defined law loads with "
                                  "bayescale.load(path, law=my_law) or after "
                                  "bayescale.register_law(my_law).") from None
-        return cls(law, hierarchy=d["hierarchy"], likelihood=d["likelihood"],
+        return cls(law, hierarchy=d["hierarchy"], likelihood=likelihood or d["likelihood"],
                    priors={k: Prior.from_dict(v) for k, v in d["priors"].items()},
                    fixed=d["fixed"], target=d["target"], columns=d["columns"],
                    min_group_size=d["min_group_size"], centered=d["centered"],

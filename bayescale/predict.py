@@ -1,17 +1,18 @@
-"""Posterior predictions: curves and observations for known or new groups, and
-compute-optimal allocation.
+"""Posterior predictions: curves and observations for known or new groups.
 
-For draw ``s`` and row ``i`` the sampling-scale value of a parameter is
-``u[s, i] = mu[s] + sum_k b_k[s, g_k(i)]``; a group the fit never saw gets
-``b = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of that
-group (a draw from the population distribution). The curve ``L = exp(log_mean)`` uses the same
-law graph as the fit; the observation adds the likelihood's noise.
+Predictions evaluate the model's own graph (:mod:`bayescale.graph`, the functions
+``build_model`` uses) compiled over posterior draws (:class:`PredictiveFunction`): for draw
+``s`` and row ``i`` the sampling-scale value of a coordinate is
+``u[s, i] = loc[s] + sum_k effect_k[s, g_k(i)]``; a group the fit never saw gets
+``effect = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of
+that group (a draw from the population distribution). The curve is ``L = exp(log_mean)``;
+a new observation is drawn from the likelihood's own distribution.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -21,19 +22,19 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ._validate import DataError, DataWarning, as_frame, group_labels
-from .build import canonical_frame, log_mean_from_sampling, to_natural
-from .coordinates import coordinates, to_law_scale
+from .build import canonical_frame
+from .coordinates import coordinates
+from .graph import curve_and_aux, row_parameters, row_values
 from .hierarchy import effect_name, sd_name
+from .intervals import ci_probs, interval_columns
 
 if TYPE_CHECKING:
     from .fit import Fit
     from .model import Model
 
-__all__ = ["predict", "compute_optimal", "chinchilla_closed_form", "UnknownGroupError",
-           "CHINCHILLA_COMPUTE"]
-
-CHINCHILLA_COMPUTE = 6 * 70e9 * 1.4e12  # FLOP of Chinchilla itself (70B params, 1.4T tokens)
-
+__all__ = ["predict", "UnknownGroupError", "PredictiveFunction", "predictive_draws",
+           "curve_draws", "parameter_draws", "log_predictive_density", "draws_matrix",
+           "group_codes", "new_group_z", "graph_values", "POPULATION"]
 
 class UnknownGroupError(DataError, KeyError):
     """A prediction asked for a group the fit has not seen, without allowing new groups."""
@@ -42,28 +43,10 @@ class UnknownGroupError(DataError, KeyError):
         return str(self.args[0])
 
 
-def ci_probs(ci_prob: float | Sequence[float]) -> tuple[float, ...]:
-    probs = (ci_prob,) if np.isscalar(ci_prob) else tuple(ci_prob)
-    for p in probs:
-        if not 0 < p < 1:
-            raise ValueError(f"ci_prob values must be in (0, 1), got {p}")
-    return probs
-
-
-def percent_of(p: float) -> str:
-    return f"{100 * p:.10g}"
-
-
-def _flat(fit: Fit, name: str) -> np.ndarray:
-    """Posterior draws with (chain, draw) flattened to a leading sample axis."""
-    da = fit.posterior[name]
-    return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
-
-
 POPULATION = np.iinfo(np.int64).min  # code for "no group effect" (the population location)
 
 
-def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
+def group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
                  columns: Sequence[str] | None = None) -> dict[str, np.ndarray]:
     """Codes per grouping column; unseen levels get codes -1, -2, ... (one per new level)."""
     codes = {}
@@ -84,137 +67,161 @@ def _group_codes(fit: Fit, frame: pd.DataFrame, new_groups: bool,
     return codes
 
 
+def n_samples(fit: Fit) -> int:
+    return fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+
+
 def new_group_z(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Generator
                 ) -> dict[tuple[str, str], np.ndarray]:
     """Standard-normal draws (samples, new levels) for every varying hierarchy coordinate and
     grouping column with new levels (codes ``-1, -2, ...``): one draw per new level and
-    posterior sample, shared by all rows of that level."""
-    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
+    posterior sample, shared by all rows of that level (the graph scales them by the spread:
+    a draw from the population distribution)."""
     out = {}
     for coord in coordinates(fit.model).values():
         for col in coord.columns:
             code = np.where(codes[col] == POPULATION, 0, codes[col])
             n_new = int(max(0, -code.min(initial=0)))
-            out[(coord.key, col)] = rng.standard_normal((n_samples, n_new))
+            out[(coord.key, col)] = rng.standard_normal((n_samples(fit), n_new))
     return out
 
 
-def sampling_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
-                    rng: np.random.Generator | None = None,
-                    z_new: Mapping[tuple[str, str], np.ndarray] | None = None
-                    ) -> dict[str, np.ndarray]:
-    """``u[s, i]`` for every hierarchy coordinate (keyed by :attr:`Coordinate.key`: in law
-    coordinates every law and likelihood parameter), shape (samples, rows).
+def _posterior_inputs(fit: Fit) -> dict[str, np.ndarray]:
+    """The graph's posterior inputs, (chain, draw) flattened: each free coordinate's location
+    (samples, 1), and per grouping column its known effects (samples, levels) and spread
+    (samples, 1); cached on the fit."""
+    if "posterior_inputs" not in fit._cache:
+        model, post = fit.model, fit.posterior
+        flat = {}
 
-    Codes: ``>= 0`` a known level, ``-1, -2, ...`` new levels (drawn from the population with
-    ``z_new``, from :func:`new_group_z`; drawn here from ``rng`` when not given),
-    ``POPULATION`` a zero group effect (the population location itself).
+        def draws(name: str) -> np.ndarray:
+            da = post[name]
+            return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
+
+        for key, coord in coordinates(model).items():
+            if coord.fixed is not None:
+                continue
+            flat[f"loc_{key}"] = draws(coord.name)[:, None]
+            for col in coord.columns:
+                hname = sd_name(coord.name, col)
+                flat[f"effect_{key}_{col}"] = draws(effect_name(coord.name, col))
+                flat[f"sd_{key}_{col}"] = (np.full((n_samples(fit), 1), model.fixed[hname])
+                                           if hname in model.fixed else draws(hname)[:, None])
+        fit._cache["posterior_inputs"] = flat
+    return fit._cache["posterior_inputs"]
+
+
+class PredictiveFunction:
+    """The model's graph (:mod:`bayescale.graph`) compiled over posterior draws.
+
+    Inputs: each coordinate's location (draws, 1), known effects (draws, levels), spread
+    (draws, 1) and new levels' standard-normal draws (draws, new levels); group codes per
+    row; log inputs, (1, rows) or (draws, rows) when ``per_draw``; the likelihood's columns
+    (1, rows). Outputs ``log L``, the likelihood's parameters, a new observation drawn from
+    the likelihood (``with_obs``) and the natural law parameters (``parameters``).
     """
-    model = fit.model
-    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
-    if z_new is None:
-        z_new = new_group_z(fit, codes, rng if rng is not None else np.random.default_rng())
-    out: dict[str, np.ndarray] = {}
-    for key, coord in coordinates(model).items():
-        if coord.fixed is not None:
-            out[key] = np.full((n_samples, n), coord.fixed)
-            continue
-        value = np.repeat(_flat(fit, coord.name)[:, None], n, axis=1)
-        for col in coord.columns:
-            hname = sd_name(coord.name, col)
-            sd = (np.full(n_samples, model.fixed[hname]) if hname in model.fixed
-                  else _flat(fit, hname))
-            zero = codes[col] == POPULATION
-            code = np.where(zero, 0, codes[col])
-            known = _flat(fit, effect_name(coord.name, col))
-            fresh = sd[:, None] * z_new[(key, col)][:, ::-1]
-            effects = np.concatenate([known, fresh], axis=1)
-            effect = effects[:, code]  # code -1 -> last column
-            value = value + np.where(zero[None, :], 0.0, effect)
-        out[key] = value
-    return out
+
+    def __init__(self, model: Model, log_ref: Mapping[str, float], *, per_draw: bool,
+                 with_obs: bool, parameters: bool = False) -> None:
+        from pymc.pytensorf import compile as compile_graph
+        from pymc.pytensorf import find_rng_nodes
+
+        self.model, self.with_obs = model, with_obs
+        column = pt.TensorType("float64", shape=(None, 1))
+        rows = pt.TensorType("float64", shape=(None if per_draw else 1, None))
+        self.inputs: dict[str, Any] = {}
+        loc, effects = {}, {}
+        for key, coord in coordinates(model).items():
+            if coord.fixed is not None:
+                loc[key] = pt.as_tensor_variable(np.float64(coord.fixed))
+                continue
+            loc[key] = self._input(f"loc_{key}", column)
+            for col in coord.columns:
+                known = self._input(f"effect_{key}_{col}", pt.dmatrix)
+                sd = self._input(f"sd_{key}_{col}", column)
+                z = self._input(f"z_{key}_{col}", pt.dmatrix)
+                # known levels, then new ones (sd z), then zero (the population location)
+                effects[(key, col)] = pt.concatenate([known, sd * z, pt.zeros_like(sd)], axis=1)
+        codes = {c: self._input(f"code_{c}", pt.lvector) for c in model.grouping_columns}
+        log_x = {k: self._input(f"log_{k}", rows) for k in model.law.inputs}
+        row = row_values(model, loc, effects, codes)
+        log_mean, aux = curve_and_aux(model, row, log_x, log_ref)
+        outputs = [log_mean, *aux.values()]
+        if with_obs:
+            extra = {c: self._input(f"column_{c}", pt.TensorType("float64", shape=(1, None)))
+                     for c in model.likelihood.columns}
+            observed = model.likelihood.dist(log_mean, aux, extra)
+            outputs.append(model.likelihood.target_from_observed(observed, extra))
+        if parameters:
+            natural = row_parameters(model, row, log_ref)
+            outputs += [natural[k] for k in model.params]
+        self.rngs = find_rng_nodes(outputs)
+        self.fn = compile_graph(list(self.inputs.values()), outputs, on_unused_input="ignore",
+                                random_seed=0)
+
+    def _input(self, name: str, kind: Any) -> Any:
+        self.inputs[name] = kind(name)
+        return self.inputs[name]
+
+    def __call__(self, values: Mapping[str, np.ndarray], rng: np.random.Generator | None = None
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None,
+                            dict[str, np.ndarray]]:
+        """``(log L, likelihood parameters, new observation or None, natural parameters)``
+        broadcast to (draws, rows)."""
+        from pymc.pytensorf import reseed_rngs
+
+        if self.rngs and rng is not None:
+            reseed_rngs(self.rngs, rng.integers(2**31))
+        log_mean, *rest = self.fn(*(values[k] for k in self.inputs))
+        shape = np.shape(log_mean)
+        aux = {k: np.broadcast_to(v, shape) for k, v in zip(self.model.likelihood.aux, rest,
+                                                             strict=False)}
+        rest = rest[len(aux):]
+        obs = None
+        if self.with_obs:
+            obs, *rest = rest
+        natural = {k: np.broadcast_to(v, shape) for k, v in zip(self.model.params, rest,
+                                                                strict=False)}
+        return np.asarray(log_mean), aux, obs, natural
 
 
-def coordinate_inputs(model: Model) -> dict[str, Any]:
-    """A (samples, rows) matrix input per hierarchy coordinate, for compiled functions."""
-    return {k: pt.matrix(f"u_{k}") for k in coordinates(model)}
+def predictive_function(fit: Fit, *, per_draw: bool, with_obs: bool, parameters: bool = False
+                        ) -> PredictiveFunction:
+    """The fit's :class:`PredictiveFunction` of this kind, compiled once and cached."""
+    key = ("predictive", per_draw, with_obs, parameters)
+    if key not in fit._cache:
+        fit._cache[key] = PredictiveFunction(fit.model, fit.log_ref, per_draw=per_draw,
+                                             with_obs=with_obs, parameters=parameters)
+    return fit._cache[key]
 
 
-def broadcast_args(arrays: Sequence[np.ndarray]) -> tuple[tuple[int, ...], list[np.ndarray]]:
-    """The arrays' common shape and each array broadcast to it (contiguous float64), as a
-    compiled function of matrices takes them."""
-    shape = np.broadcast_shapes(*(np.shape(a) for a in arrays))
-    return shape, [np.ascontiguousarray(np.broadcast_to(a, shape), dtype=float) for a in arrays]
+def graph_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
+                 z_new: Mapping[tuple[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+    """Posterior inputs plus per-row codes in the graph's numbering: known levels ``0..K-1``,
+    new levels ``-1, -2, ...`` -> ``K, K+1, ...``, ``POPULATION`` -> the zero column."""
+    values = dict(_posterior_inputs(fit))
+    for (key, col), z in z_new.items():
+        values[f"z_{key}_{col}"] = z
+    for col in fit.model.grouping_columns:
+        k = len(fit.levels[col])
+        n_new = max((z.shape[1] for (_, c), z in z_new.items() if c == col), default=0)
+        code = np.broadcast_to(codes[col], (n,))
+        values[f"code_{col}"] = np.where(code == POPULATION, k + n_new,
+                                         np.where(code < 0, k - code - 1, code)).astype(np.int64)
+    return values
 
 
-def natural_values(fit: Fit, u_values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Natural value of every law and likelihood parameter from :func:`sampling_values`."""
-    if "natural" not in fit._cache:
-        model = fit.model
-        u = coordinate_inputs(model)
-        natural = to_natural(model.params, to_law_scale(model, u), fit.log_ref)
-        names = list(model.params)
-        fn = pytensor.function(list(u.values()), [natural[k] for k in names],
-                               on_unused_input="ignore")
-        fit._cache["natural"] = (list(u), names, fn)
-    keys, names, fn = fit._cache["natural"]
-    shape, args = broadcast_args([u_values[k] for k in keys])
-    return {k: np.broadcast_to(v, shape) for k, v in zip(names, fn(*args), strict=True)}
-
-
-CurveFunction = Callable[[Mapping[str, np.ndarray], Mapping[str, np.ndarray]],
-                         tuple[np.ndarray, dict[str, np.ndarray]]]
-
-
-def compile_curve(model: Model, log_ref: Mapping[str, float]) -> CurveFunction:
-    """Compiled ``(log L, natural likelihood parameters)`` from the hierarchy coordinates'
-    values (:func:`sampling_values`) and log inputs, all broadcastable (samples, rows) arrays;
-    the graph is the one the fit samples (``to_law_scale``, ``log_mean_from_sampling``)."""
-    u = coordinate_inputs(model)
-    x = {k: pt.matrix(f"log_{k}") for k in model.law.inputs}
-    on_law_scale = to_law_scale(model, u)
-    law_u = {k: on_law_scale[k] for k in model.law.params}
-    outputs = [log_mean_from_sampling(model.law, x, law_u, log_ref)]
-    aux = to_natural(model.likelihood.aux, {k: on_law_scale[k] for k in model.likelihood.aux},
-                     log_ref)
-    outputs += [aux[k] for k in model.likelihood.aux]
-    fn = pytensor.function([*u.values(), *x.values()], outputs, on_unused_input="ignore")
-
-    def call(u_values: Mapping[str, np.ndarray], log_x: Mapping[str, np.ndarray]
-             ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        _, args = broadcast_args([*(u_values[k] for k in u), *(log_x[k] for k in x)])
-        log_mean, *aux_values = fn(*args)
-        return np.asarray(log_mean), dict(zip(model.likelihood.aux, aux_values, strict=True))
-
-    return call
-
-
-def compiled_curve(fit: Fit) -> CurveFunction:
-    """The fit's :func:`compile_curve`, cached on the fit."""
-    if "compiled" not in fit._cache:
-        fit._cache["compiled"] = compile_curve(fit.model, fit.log_ref)
-    return fit._cache["compiled"]
-
-
-def summarise_draws(draws: np.ndarray, probs: Iterable[float], prefix: str
-                    ) -> dict[str, np.ndarray]:
-    cols = {f"{prefix}_median": np.median(draws, axis=0)}
-    for p in probs:
-        lo, hi = np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0)
-        cols[f"{prefix}_eti{percent_of(p)}_lb"] = lo
-        cols[f"{prefix}_eti{percent_of(p)}_ub"] = hi
-    return cols
-
-
-def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
+def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] | None = None,
             new_groups: bool = False, seed: int | None = None,
-            kind: Literal["summary", "draws"] = "summary") -> pd.DataFrame | xr.Dataset:
+            kind: Literal["summary", "draws"] = "summary") -> pd.DataFrame | xr.DataTree:
     """Posterior predictive at new inputs.
 
     Returns, per row, the ``curve`` (the law, without noise) and ``obs`` (a new observation,
     with noise) as median and equal-tailed intervals ``{curve,obs}_eti{P}_{lb,ub}`` for each
-    probability in ``ci_prob``; ``kind="draws"`` returns the draws as an ``xarray.Dataset``.
-    Rows whose group the fit has not seen raise :class:`UnknownGroupError` unless
+    probability in ``ci_prob``. ``kind="draws"`` returns ArviZ's data model: a DataTree with
+    groups ``predictions`` (``curve`` and ``obs``, dims ``chain, draw, row``) and
+    ``predictions_constant_data`` (the rows' columns), which arviz-stats and arviz-plots take
+    directly. Rows whose group the fit has not seen raise :class:`UnknownGroupError` unless
     ``new_groups=True``, which draws the group from the population distribution.
     """
     probs = ci_probs(ci_prob)
@@ -226,10 +233,10 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
     rng = np.random.default_rng(seed)
     if kind == "draws":
         draws = predictive_draws(fit, frame, log_x, new_groups=new_groups, rng=rng)
-        return format_draws(as_frame(data), draws.curve, draws.obs, probs, kind)
+        return format_draws(fit, as_frame(data), draws.curve, draws.obs, probs, kind)
     # Summaries in chunks of rows, so memory stays bounded whatever the number of rows;
     # a new group's draws are made once and shared by every chunk.
-    codes = _group_codes(fit, frame, new_groups)
+    codes = group_codes(fit, frame, new_groups)
     z_new = new_group_z(fit, codes, rng)
     columns: dict[str, list[np.ndarray]] = {}
     for rows in row_chunks(fit, len(frame)):
@@ -237,12 +244,33 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] = 0.95,
                                 new_groups=new_groups, rng=rng,
                                 codes={c: v[rows] for c, v in codes.items()}, z_new=z_new)
         for prefix, values in (("curve", part.curve), ("obs", part.obs)):
-            for col, stat in summarise_draws(values, probs, prefix).items():
+            for col, stat in interval_columns(values, probs, prefix).items():
                 columns.setdefault(col, []).append(stat)
     out = as_frame(data).copy()
     for col, parts in columns.items():
         out[col] = np.concatenate(parts)
     return out
+
+
+def draws_matrix(values: xr.DataArray) -> np.ndarray:
+    """Prediction draws as a (samples, rows) array, chain and draw stacked (chain first)."""
+    return values.transpose("chain", "draw", ...).values.reshape(
+        values.sizes["chain"] * values.sizes["draw"], -1)
+
+
+def predictions_tree(fit: Fit, frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray
+                     ) -> xr.DataTree:
+    """``predictions`` (dims chain, draw, row) and ``predictions_constant_data`` groups."""
+    sizes = (fit.posterior.sizes["chain"], fit.posterior.sizes["draw"])
+    coords = {"chain": fit.posterior["chain"].values, "draw": fit.posterior["draw"].values,
+              "row": np.arange(len(frame))}
+    dims = ("chain", "draw", "row")
+    predictions = xr.Dataset({"curve": (dims, curve.reshape(*sizes, -1)),
+                              "obs": (dims, obs.reshape(*sizes, -1))}, coords=coords)
+    constant = xr.Dataset({str(c): ("row", frame[c].to_numpy()) for c in frame.columns},
+                          coords={"row": coords["row"]})
+    return xr.DataTree.from_dict({"predictions": predictions,
+                                  "predictions_constant_data": constant})
 
 
 PREDICT_CHUNK_BYTES = 256 * 2**20   # working memory of one chunk of rows in predict
@@ -295,144 +323,91 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
                      codes: Mapping[str, np.ndarray] | None = None,
                      z_new: Mapping[tuple[str, str], np.ndarray] | None = None) -> Draws:
     """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
-    (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit)."""
+    (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit).
+    The observation is NaN where the likelihood needs a column (e.g. ``trials``) that
+    ``frame`` lacks."""
     if codes is None:
-        codes = _group_codes(fit, frame, new_groups)
-    u = sampling_values(fit, codes, len(frame), rng, z_new)
-    log_curve, aux = compiled_curve(fit)(u, log_x)
-    extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in fit.model.likelihood.columns
-             if c in frame.columns}
-    obs = fit.model.likelihood.draw(log_curve, aux, extra, rng)
-    return Draws(np.exp(log_curve), obs, log_curve, aux)
+        codes = group_codes(fit, frame, new_groups)
+    if z_new is None:
+        z_new = new_group_z(fit, codes, rng)
+    per_draw = any(np.shape(v)[0] != 1 for v in log_x.values())
+    columns = fit.model.likelihood.columns
+    with_obs = all(c in frame.columns for c in columns)
+    fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs)
+    values = graph_values(fit, codes, len(frame), z_new)
+    values |= {f"log_{k}": np.asarray(v, dtype=float) for k, v in log_x.items()}
+    if with_obs:
+        values |= {f"column_{c}": frame[c].to_numpy(dtype=float)[None, :] for c in columns}
+    with np.errstate(over="ignore", under="ignore"):
+        log_curve, aux, obs, _ = fn(values, rng)
+        curve = np.exp(log_curve)
+    if obs is None:
+        obs = np.full(log_curve.shape, np.nan)
+    return Draws(curve, np.asarray(obs, dtype=float), log_curve, aux)
 
 
-def format_draws(frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray,
-                 probs: Sequence[float], kind: str) -> pd.DataFrame | xr.Dataset:
-    """Draws as an ``xarray.Dataset`` (``kind="draws"``) or a frame of medians/intervals."""
+def log_predictive_density(fit: Fit, draws: Draws, frame: pd.DataFrame, y: np.ndarray
+                           ) -> np.ndarray:
+    """``log mean_s p(y_i | theta_s)`` per row: the likelihood's own log density (the one the
+    fit observes) at the target ``y``, given :func:`predictive_draws` of those rows."""
+    lik = fit.model.likelihood
+    if "log_density" not in fit._cache:
+        log_mean = pt.dmatrix("log_mean")
+        aux = {k: pt.dmatrix(f"aux_{k}") for k in lik.aux}
+        extra = {c: pt.TensorType("float64", shape=(1, None))(c) for c in lik.columns}
+        value = pt.TensorType("int64" if lik.observed_as == "successes" else "float64",
+                              shape=(1, None))("value")
+        logp = lik.logp(value, log_mean, aux, extra)
+        fit._cache["log_density"] = pytensor.function(
+            [log_mean, *aux.values(), *extra.values(), value], logp, on_unused_input="ignore")
+    extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in lik.columns}
+    value = lik.observed(np.asarray(y, dtype=float), {c: v[0] for c, v in extra.items()})
+    shape = draws.log_curve.shape
+    dens = fit._cache["log_density"](draws.log_curve, *(np.broadcast_to(draws.aux[k], shape)
+                                                         for k in lik.aux),
+                                     *extra.values(), np.asarray(value)[None, :])
+    dens = np.broadcast_to(dens, shape)
+    top = dens.max(axis=0)
+    with np.errstate(invalid="ignore"):
+        return top + np.log(np.mean(np.exp(dens - top), axis=0))
+
+
+def curve_draws(fit: Fit, data: Any, group: Mapping[str, Any] | None = None, *,
+                seed: int | None = None) -> np.ndarray:
+    """Draws (samples, rows) of the law's curve at the rows of ``data`` for a known group
+    ``{column: level}``, or at the population location (every group effect zero: "a typical
+    group") when ``group`` is None."""
+    frame = canonical_frame(fit.model, data, need_target=False, need_groups=False)
+    if group:
+        codes = group_codes(fit, frame.assign(**group), new_groups=False)
+    else:
+        codes = {c: np.full(len(frame), POPULATION) for c in fit.model.grouping_columns}
+    log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
+    return predictive_draws(fit, frame, log_x, new_groups=False, codes=codes,
+                            rng=np.random.default_rng(seed)).curve
+
+
+def parameter_draws(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Generator
+                    ) -> dict[str, np.ndarray]:
+    """Natural value of every law and likelihood parameter, (samples, rows), for rows given
+    by their group codes (known, new: ``-1, -2, ...``, or ``POPULATION``)."""
+    n = len(next(iter(codes.values()))) if codes else 1
+    fn = predictive_function(fit, per_draw=False, with_obs=False, parameters=True)
+    values = graph_values(fit, codes, n, new_group_z(fit, codes, rng))
+    values |= {f"log_{k}": np.zeros((1, n)) for k in fit.model.law.inputs}
+    return fn(values)[3]
+
+
+def format_draws(fit: Fit, frame: pd.DataFrame, curve: np.ndarray, obs: np.ndarray,
+                 probs: Sequence[float], kind: str) -> pd.DataFrame | xr.DataTree:
+    """Draws (samples, rows) as a DataTree (``kind="draws"``, :func:`predictions_tree`) or a
+    frame of medians and intervals."""
     if kind == "draws":
-        return xr.Dataset({"curve": (("sample", "row"), curve), "obs": (("sample", "row"), obs)})
+        return predictions_tree(fit, frame, curve, obs)
     if kind != "summary":
         raise ValueError(f"kind must be 'summary' or 'draws', got {kind!r}")
     out = frame.copy()
     for prefix, draws in (("curve", curve), ("obs", obs)):
-        for col, values in summarise_draws(draws, probs, prefix).items():
+        for col, values in interval_columns(draws, probs, prefix).items():
             out[col] = values
     return out
-
-
-# ---------------------------------------------------------------------------- allocation
-def _argmin_log_n(loss: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
-                  grid: int = 401, iters: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """Minimise ``loss(log N)`` per sample on [lo, hi]: grid search, then golden section.
-
-    Returns the minimiser and a flag for samples whose minimum sits on the search boundary
-    (no interior optimum).
-    """
-    t = np.linspace(0.0, 1.0, grid)
-    xs = lo[:, None] + (hi - lo)[:, None] * t[None, :]
-    values = loss(xs)
-    values = np.where(np.isfinite(values), values, np.inf)
-    k = np.argmin(values, axis=1)
-    boundary = (k == 0) | (k == grid - 1)
-    step = (hi - lo) / (grid - 1)
-    a = xs[np.arange(len(k)), k] - step
-    b = a + 2 * step
-    g = (np.sqrt(5) - 1) / 2
-    for _ in range(iters):
-        c, d = b - g * (b - a), a + g * (b - a)
-        fc, fd = loss(c[:, None])[:, 0], loss(d[:, None])[:, 0]
-        left = fc < fd
-        b = np.where(left, d, b)
-        a = np.where(left, a, c)
-    return (a + b) / 2, boundary
-
-
-def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
-                    groups: Literal["population", "all"] | Mapping[str, str] = "all",
-                    ci_prob: float | Sequence[float] = 0.95, flops_per_param_token: float = 6.0,
-                    tokens: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                    seed: int | None = None, kind: Literal["summary", "draws"] = "summary"
-                    ) -> pd.DataFrame | xr.Dataset:
-    """Compute-optimal allocation ``N*(C)``, ``D*(C)``, ``D*/N*`` and the loss there.
-
-    Minimises the law's curve ``L(N, D(C, N))`` over ``N`` for every posterior draw, with
-    ``D = C / (k N)`` (``k = flops_per_param_token = 6``) unless ``tokens(C, N)`` is given.
-    ``groups="all"`` gives the population ("a typical group") and every known group;
-    ``"population"`` only the former; a mapping ``{column: level}`` one group.
-    """
-    law = fit.model.law
-    if set(law.inputs) != {"N", "D"}:
-        raise ValueError(f"compute_optimal needs a law in N and D; {law.name} has inputs "
-                         f"{list(law.inputs)}")
-    probs = ci_probs(ci_prob)
-    budgets = np.atleast_1d(np.asarray(compute, dtype=float))
-    if not np.all(np.isfinite(budgets) & (budgets > 0)):
-        raise ValueError(f"compute budgets must be finite and > 0, got {budgets}")
-    settings = _group_settings(fit, groups)
-    rng = np.random.default_rng(seed)
-    fn = compiled_curve(fit)
-    tokens_of = tokens or (lambda c, n: c / (flops_per_param_token * n))
-    records, draws = [], {}
-    for label, codes in settings:
-        u = {k: v[:, :1] for k, v in sampling_values(fit, codes, 1, rng).items()}
-        for c in budgets:
-            def loss(log_n: np.ndarray, c: float = c, u: dict = u) -> np.ndarray:
-                log_d = np.log(tokens_of(c, np.exp(log_n)))
-                return fn(u, {"N": log_n, "D": log_d})[0]
-
-            n_samples = len(next(iter(u.values())))
-            top = np.log(c / flops_per_param_token) if tokens is None else np.log(c)
-            lo, hi = np.full(n_samples, 0.0), np.full(n_samples, top)
-            log_n, boundary = _argmin_log_n(loss, lo, hi)
-            n_opt = np.exp(log_n)
-            d_opt = tokens_of(c, n_opt)
-            loss_opt = np.exp(loss(log_n[:, None])[:, 0])
-            quantities = {"N_opt": n_opt, "D_opt": d_opt, "tokens_per_parameter": d_opt / n_opt,
-                          "loss_opt": loss_opt}
-            draws[(label, c)] = quantities
-            row: dict[str, Any] = {"group": label, "compute": c,
-                                   "boundary_fraction": float(boundary.mean())}
-            for q, values in quantities.items():
-                stats = summarise_draws(values[:, None], probs, q)
-                row.update({k: float(v[0]) for k, v in stats.items()})
-            records.append(row)
-    if kind == "draws":
-        keys = list(draws)
-        return xr.Dataset(
-            {q: (("setting", "sample"), np.stack([draws[k][q] for k in keys]))
-             for q in ("N_opt", "D_opt", "tokens_per_parameter", "loss_opt")},
-            coords={"group": ("setting", [k[0] for k in keys]),
-                    "compute": ("setting", [k[1] for k in keys])})
-    return pd.DataFrame.from_records(records)
-
-
-def _group_settings(fit: Fit, groups: str | Mapping[str, str]
-                    ) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """(label, codes) pairs: the population (all effects zero) and/or known groups."""
-    cols = fit.model.grouping_columns
-    population = {c: np.array([POPULATION]) for c in cols}
-    if isinstance(groups, Mapping):
-        unknown = [c for c in groups if c not in cols]
-        if unknown:
-            raise ValueError(f"{unknown} are not grouping columns of this fit ({list(cols)})")
-        codes = {**population, **_group_codes(fit, pd.DataFrame([groups]), new_groups=False,
-                                              columns=list(groups))}
-        return [(", ".join(f"{k}={v}" for k, v in groups.items()), codes)]
-    if groups not in ("population", "all"):
-        raise ValueError(f"groups must be 'population', 'all' or a mapping, got {groups!r}")
-    settings = [("population", population)]
-    if groups == "all":
-        for col in cols:
-            for i, level in enumerate(fit.levels[col]):
-                settings.append((f"{col}={level}", {**population, col: np.array([i])}))
-    return settings
-
-
-def chinchilla_closed_form(A: Any, B: Any, alpha: Any, beta: Any, compute: float,
-                           flops_per_param_token: float = 6.0) -> tuple[Any, Any]:
-    """Hoffmann et al.'s closed form for ``E + A N^-alpha + B D^-beta`` with ``C = k N D``:
-    ``N* = G (C/k)^(beta/(alpha+beta))``, ``G = (alpha A / (beta B))^(1/(alpha+beta))``,
-    ``D* = C / (k N*)``. Works on scalars or arrays of draws."""
-    g = (alpha * A / (beta * B)) ** (1 / (alpha + beta))
-    n_opt = g * (compute / flops_per_param_token) ** (beta / (alpha + beta))
-    return n_opt, compute / (flops_per_param_token * n_opt)

@@ -13,6 +13,8 @@ import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from .intervals import ci_probs
+
 if TYPE_CHECKING:
     from .fit import Fit
     from .replications.result import Replication
@@ -114,13 +116,14 @@ def _cell(value: Any, digits: int, fmt: Format) -> str:
     return _text(str(value), fmt)
 
 
-def fit_table(fit: Fit, *, ci_prob: float = 0.95, fmt: Format = "markdown", digits: int = 3,
+def fit_table(fit: Fit, *, ci_prob: float | None = None, fmt: Format = "markdown", digits: int = 3,
               var_names: Sequence[str] | None = None) -> str:
     """The natural-scale posterior summary of ``fit`` (:meth:`Fit.summary`): per parameter the
     median, the equal-tailed ``ci_prob`` interval (``digits`` significant digits), R-hat
     (3 decimals) and bulk ESS (whole number), as a Markdown pipe table or a LaTeX booktabs
     ``tabular``."""
     fmt = _check_fmt(fmt)
+    (ci_prob,) = ci_probs(ci_prob)
     summary = fit.summary(var_names=var_names, ci_prob=ci_prob)
     lb = next(c for c in summary.columns if c.startswith("eti") and c.endswith("_lb"))
     ub = next(c for c in summary.columns if c.startswith("eti") and c.endswith("_ub"))

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 
 from ._validate import as_frame
+from .allocation import compute_optimal
 from .fit import SamplingWarning, fit
+from .intervals import ci_probs, median_interval, percent_of
 from .laws import Law, get_law
 from .model import Model
-from .predict import compute_optimal
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -131,11 +132,7 @@ def _fit_variant(data: pd.DataFrame, model_spec: dict[str, Any], law: Law | None
     result = fit(model, data, **{**fit_kwargs, "warn": False})
     draws = quantity_draws(result, quantity, seed=fit_kwargs.get("seed"))
     finite = draws[np.isfinite(draws)]
-    if finite.size:
-        lo, med, hi = (float(v) for v in np.quantile(finite, [(1 - ci_prob) / 2, 0.5,
-                                                               (1 + ci_prob) / 2]))
-    else:
-        lo = med = hi = np.nan
+    med, lo, hi = median_interval(finite, ci_prob)
     d = result.diagnostics
     return {"median": med, "lower": lo, "upper": hi,
             "fraction_undefined": float(1 - finite.size / max(draws.size, 1)),
@@ -172,7 +169,8 @@ def _describe_exclude(rule: Any, n_excluded: int) -> str:
 
 def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
                 quantity: Quantity, *, fit_kwargs: Mapping[str, Any] | None = None,
-                executor: Executor | None = None, ci_prob: float = 0.9) -> pd.DataFrame:
+                executor: Executor | None = None, ci_prob: float | None = None
+                ) -> pd.DataFrame:
     """Refit the same runs under several specifications and tabulate a derived quantity.
 
     Each variant ``{name: {Model keyword arguments}}`` (``law``, ``likelihood``,
@@ -214,8 +212,7 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
     Sampling problems are also raised as :class:`~bayescale.SamplingWarning` naming the
     variant.
     """
-    if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be in (0, 1), got {ci_prob}")
+    (ci_prob,) = ci_probs(ci_prob)
     if not isinstance(variants, Mapping) or not variants:
         raise ValueError("variants must be a non-empty mapping {name: Model keyword arguments}")
     label = _parse_quantity(quantity)   # validate the name before any fit
@@ -260,7 +257,7 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
         futures = [executor.submit(_fit_variant, *job[-1]) for job in jobs]
         results = [f.result() for f in futures]
 
-    pct = f"{100 * ci_prob:.10g}"
+    pct = percent_of(ci_prob)
     rows = []
     for (name, model, subset, excluded, _), res in zip(jobs, results, strict=True):
         if res["problems"]:

@@ -23,6 +23,7 @@ POPULATION = {"E": 1.7, "A": 2e3, "alpha": 0.15}
 
 def run_one(coords: str, offset: int) -> dict:
     import bayescale as bs
+    from bayescale.predict import draws_matrix
     from bayescale.simulate import simulate_runs
 
     warnings.simplefilter("ignore")
@@ -38,7 +39,7 @@ def run_one(coords: str, offset: int) -> dict:
            "max_rhat": float(fit.diagnostics.max_rhat)}
     for mult in (10, 1000):
         far = pd.DataFrame({"C": 1e21 * mult, "family": list(sim.by_group)})
-        draws = np.log(fit.predict(far, kind="draws", seed=1)["curve"].values)
+        draws = np.log(draws_matrix(fit.predict(far, kind="draws", seed=1)["predictions"]["curve"]))
         truth = [np.log(t["E"] + t["A"] * (1e21 * mult) ** -t["alpha"])
                  for t in sim.by_group.values()]
         out[f"z{mult}"] = [float((t - draws[:, j].mean()) / draws[:, j].std())

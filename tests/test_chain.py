@@ -7,6 +7,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.chain import chain_predict
+from bayescale.predict import draws_matrix
 from bayescale.simulate import simulate_runs
 
 from .conftest import TRUTH_Z, seed_for, truth_z
@@ -46,7 +47,7 @@ def test_chain_covers_truth(stages, record_property):
     95% interval it checked before missed at offset 5;
     benchmarks/results/test_seeds_truth_z.md)."""
     draws = chain_predict(*stages, {"C": [TARGET_C]}, seed=seed_for(0), kind="draws")
-    z = truth_z(draws["curve"].values[:, 0], true_accuracy(TARGET_C))
+    z = truth_z(draws_matrix(draws["predictions"]["curve"])[:, 0], true_accuracy(TARGET_C))
     record_property("z", z)
     assert abs(z) <= TRUTH_Z, z
 

@@ -19,11 +19,11 @@ import xarray as xr
 from scipy.optimize import brentq
 
 import bayescale as bs
+from bayescale.allocation import chinchilla_closed_form
 from bayescale.build import OBS_DIM
 from bayescale.checks import CheckResult, check
 from bayescale.compare import CompareResult, compare
 from bayescale.fit import choose_sampler
-from bayescale.predict import chinchilla_closed_form
 from bayescale.sensitivity import quantity_draws, sensitivity
 from bayescale.simulate import simulate_runs
 
@@ -170,7 +170,7 @@ FIT_KWARGS = {**SAMPLING, "seed": 5}
 
 @pytest.fixture(scope="module")
 def serial(runs):
-    return sensitivity(runs, VARIANTS, QUANTITY, fit_kwargs=FIT_KWARGS)
+    return sensitivity(runs, VARIANTS, QUANTITY, fit_kwargs=FIT_KWARGS, ci_prob=0.9)
 
 
 def test_sensitivity_one_row_per_variant(serial):
@@ -200,7 +200,8 @@ def test_sensitivity_process_pool_matches_serial(runs, serial):
     tolerance; measured identical). About half its time is the workers importing PyMC/JAX."""
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(max_workers=2, mp_context=ctx) as pool:
-        pooled = sensitivity(runs, VARIANTS, QUANTITY, fit_kwargs=FIT_KWARGS, executor=pool)
+        pooled = sensitivity(runs, VARIANTS, QUANTITY, fit_kwargs=FIT_KWARGS, executor=pool,
+                             ci_prob=0.9)
     pd.testing.assert_frame_equal(pooled, serial, check_exact=True)
 
 

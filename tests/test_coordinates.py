@@ -10,6 +10,7 @@ import pytest
 import bayescale as bs
 from bayescale.build import to_natural
 from bayescale.coordinates import CURVE_LEVEL, coordinates, to_law_scale
+from bayescale.predict import draws_matrix
 
 
 def _law_values(model, values):
@@ -108,12 +109,13 @@ def test_curve_coordinate_fit_recovers_each_curve_predicts_saves_and_loads(tmp_p
         fit = model.fit(sim.runs, draws=500, tune=500, chains=2, seed=seed_for(12),
                         progressbar=False)
     far = pd.DataFrame({"C": 1e22, "family": list(sim.by_group)})
-    draws = fit.predict(far, kind="draws", seed=1)["curve"].values
+    draws = draws_matrix(fit.predict(far, kind="draws", seed=1)["predictions"]["curve"])
     for j, (family, truth) in enumerate(sim.by_group.items()):
         loss = truth["E"] + truth["A"] * 1e22 ** -truth["alpha"]
         log_draws = np.log(draws[:, j])
         assert abs(np.log(loss) - log_draws.mean()) < 4 * log_draws.std(), family
-    new = fit.predict(pd.DataFrame({"C": [1e22], "family": ["unseen"]}), new_groups=True, seed=2)
+    new = fit.predict(pd.DataFrame({"C": [1e22], "family": ["unseen"]}), new_groups=True, seed=2,
+                      ci_prob=0.95)
     assert (new["curve_eti95_ub"] - new["curve_eti95_lb"]).iloc[0] > (
         np.quantile(draws[:, 0], 0.975) - np.quantile(draws[:, 0], 0.025))
     fit.save(tmp_path / "curve.nc")

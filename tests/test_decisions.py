@@ -14,6 +14,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.decisions import crossover, inputs_frame, inverse_predict, prob_better
+from bayescale.predict import draws_matrix
 from bayescale.simulate import simulate_runs
 
 from .conftest import seed_for
@@ -67,7 +68,7 @@ def accuracy_fit():
 def curve_at(fit, xs, group, **kwargs):
     """Draw s of the curve at its own input xs[s] (s < len(xs)), from predict."""
     out = fit.predict(pd.DataFrame({"C": xs, **group}), kind="draws", **kwargs)
-    return out["curve"].values[np.arange(len(xs)), np.arange(len(xs))]
+    return draws_matrix(out["predictions"]["curve"])[np.arange(len(xs)), np.arange(len(xs))]
 
 
 def test_crossover_contains_true_point(fit):
@@ -92,7 +93,7 @@ def test_crossover_contains_true_point(fit):
 
 def test_prob_better_flips_across_crossover(fit):
     at = {"C": [C_CROSS / 1e3, C_CROSS / 3, C_CROSS * 3, C_CROSS * 1e3]}
-    table = prob_better(fit, X, Y, at, seed=seed_for(1))
+    table = prob_better(fit, X, Y, at, ci_prob=0.9, seed=seed_for(1))
     p = table["prob_a_better"].to_numpy()
     # True differences L_x - L_y: +0.55, +0.05, -0.05, -0.19; posterior sd of the paired
     # difference <= 0.025 (<= 0.009 near C*), so P is ~0 below C* and ~1 above (>= 5 sd away);
@@ -101,13 +102,13 @@ def test_prob_better_flips_across_crossover(fit):
     assert p[1] < 0.05 and p[2] > 0.95
     assert (table["diff_eti90_lb"][:2] > 0).all() and (table["diff_eti90_ub"][2:] < 0).all()
     assert (table["ratio_median"][:2] > 1).all() and (table["ratio_median"][2:] < 1).all()
-    higher = prob_better(fit, X, Y, at, lower_is_better=False, seed=seed_for(1))
+    higher = prob_better(fit, X, Y, at, lower_is_better=False, ci_prob=0.9, seed=seed_for(1))
     np.testing.assert_allclose(higher["prob_a_better"], 1 - p)  # no ties: exact complement
 
 
 def test_paired_draws_cancel(fit):
     at = {"C": [1e17, 1e23]}
-    same = prob_better(fit, X, X, at, seed=seed_for(1))
+    same = prob_better(fit, X, X, at, ci_prob=0.9, seed=seed_for(1))
     # Same group, same draw index: the difference is exactly 0 (ties count one half).
     assert (same["diff_eti90_lb"] == 0).all() and (same["diff_eti90_ub"] == 0).all()
     assert (same["prob_a_better"] == 0.5).all() and (same["ratio_median"] == 1).all()
@@ -115,7 +116,7 @@ def test_paired_draws_cancel(fit):
                       seed=seed_for(1))
     assert (new["diff_median"] == 0).all()  # one new group: one population draw per sample
     two = prob_better(fit, {"family": "n1"}, {"family": "n2"}, at, new_groups=True,
-                      seed=seed_for(1))
+                      ci_prob=0.9, seed=seed_for(1))
     assert (two["diff_eti90_ub"] > 0).all() and (two["diff_eti90_lb"] < 0).all()
 
 
@@ -133,7 +134,8 @@ def test_inverse_recovers_true_input(fit):
     # over all draws); stopping at the bracket's midpoint instead leaves ~2e-4.
     hit = curve_at(fit, inv.values[:40], X, seed=seed_for(1))
     np.testing.assert_allclose(hit, 2.5, rtol=1e-5)
-    obs = inverse_predict(fit, 2.5, along="C", bounds=BOUNDS, group=X, kind="obs", seed=seed_for(1))
+    obs = inverse_predict(fit, 2.5, along="C", bounds=BOUNDS, group=X, kind="obs", ci_prob=0.9,
+                          seed=seed_for(1))
     # A new run's noise (sigma ~1% on the loss) moves the required compute by ~+-40% (90%),
     # far more than the curve's uncertainty (+-9%): measured 4.8x wider; require 1.5x.
     assert obs.upper - obs.lower > 1.5 * (inv.upper - inv.lower)

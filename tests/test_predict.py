@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import bayescale as bs
-from bayescale.predict import chinchilla_closed_form
+from bayescale.allocation import chinchilla_closed_form
 
 from .conftest import TRUTH_Z, seed_for, truth_z
 
@@ -38,7 +38,10 @@ def test_unknown_group_raises_with_known_levels(pooled_fit):
 def test_rows_of_one_new_group_share_its_draw(pooled_fit):
     rows = pd.DataFrame({"N": [1e9, 1e9], "D": [2e10, 2e10], "family": ["x", "x"]})
     out = pooled_fit.predict(rows, new_groups=True, seed=seed_for(3), kind="draws")
-    np.testing.assert_array_equal(out["curve"].values[:, 0], out["curve"].values[:, 1])
+    curve = out["predictions"]["curve"]
+    assert curve.dims == ("chain", "draw", "row")
+    assert set(out["predictions_constant_data"].data_vars) == {"N", "D", "family"}
+    np.testing.assert_array_equal(curve.values[..., 0], curve.values[..., 1])
 
 
 def test_predicted_curve_matches_law_at_posterior_draw(pooled_fit):
@@ -49,7 +52,7 @@ def test_predicted_curve_matches_law_at_posterior_draw(pooled_fit):
     p["E"] = float(post["E_by_family"].sel(family="fam1"))
     p["A"] = float(post["A_by_family"].sel(family="fam1"))
     by_hand = p["E"] + p["A"] * POINT["N"] ** -p["alpha"] + p["B"] * POINT["D"] ** -p["beta"]
-    assert out["curve"].values[0, 0] == pytest.approx(by_hand, rel=1e-9)
+    assert out["predictions"]["curve"].values[0, 0, 0] == pytest.approx(by_hand, rel=1e-9)
 
 
 def test_compute_optimal_matches_closed_form(chinchilla_replication):
@@ -126,3 +129,20 @@ def test_user_law_fits_and_reloads(tmp_path, record_property):
     with pytest.raises(ValueError, match="register_law"):
         bs.load(tmp_path / "u.nc")
     assert bs.load(tmp_path / "u.nc", law=law).predict({"C": 1e22})["curve_median"][0] > 2.0
+
+
+def test_prediction_draws_are_arviz_data(pooled_fit):
+    """kind="draws" is ArviZ's data model: arviz-stats summarises it and arviz-plots draws it
+    without conversion, and its intervals equal predict's summary columns."""
+    import arviz_plots as azp
+    import arviz_stats as azs
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rows = pd.DataFrame({"N": [1e9, 1e11], "D": [2e10, 2e12], "family": ["fam1", "fam2"]})
+    tree = pooled_fit.predict(rows, kind="draws", seed=seed_for(6), ci_prob=0.9)
+    table = azs.summary(tree, group="predictions", ci_prob=0.9, round_to="none")
+    summary = pooled_fit.predict(rows, seed=seed_for(6), ci_prob=0.9)
+    np.testing.assert_allclose(table.loc[["curve[0]", "curve[1]"], "eti90_lb"],
+                               summary["curve_eti90_lb"], rtol=1e-12)
+    azp.plot_dist(tree, group="predictions", var_names=["curve"])

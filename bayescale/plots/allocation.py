@@ -12,8 +12,9 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..predict import ci_probs, predict
-from ..predict import percent_of as _pct
+from ..intervals import ci_probs, eti_bounds
+from ..intervals import percent_of as _pct
+from ..predict import curve_draws
 from .common import band_alphas, distinct_colours, finish, new_axes, plain_log_labels
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ __all__ = ["plot_isoflop", "plot_frontier", "plot_tokens_per_parameter"]
 
 
 def plot_isoflop(fit: Fit, compute: Sequence[float], *,
-                 n_range: tuple[float, float] | None = None, ci_prob: float = 0.9,
+                 n_range: tuple[float, float] | None = None, ci_prob: float | None = None,
                  data: Any = None, group: Mapping[str, Any] | None = None,
                  tolerance: float = 0.15, flops_per_param_token: float = 6.0,
                  n_points: int = 80, seed: int | None = 0, ax: Axes | None = None) -> Figure:
@@ -69,9 +70,9 @@ def plot_isoflop(fit: Fit, compute: Sequence[float], *,
                 hi = max(hi, runs["N"][near].max() * 1.5)
         n = np.geomspace(lo, hi, n_points)
         rows = pd.DataFrame({"N": n, "D": c / (k * n)})
-        draws = _curve_draws(fit, rows, group, seed=seed)
+        draws = curve_draws(fit, rows, group, seed=seed)
         med = np.median(draws, axis=0)
-        lb, ub = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+        lb, ub = eti_bounds(draws, prob)
         colour = colours[i]
         ax.fill_between(n, lb, ub, color=colour, alpha=0.25, lw=0, gid=f"curve_band {c:g}")
         ax.plot(n, med, color=colour, lw=1.4, gid=f"median {c:g}")
@@ -170,22 +171,3 @@ def plot_tokens_per_parameter(fit: Fit, compute: Sequence[float], *,
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
-
-
-def _curve_draws(fit: Fit, rows: pd.DataFrame, group: Mapping[str, Any] | None, *,
-                 seed: int | None) -> np.ndarray:
-    """Draws (sample, row) of the law's curve at ``rows`` for a group ``{column: level}``, or
-    for the population location (all group effects zero, "a typical group") when ``None``."""
-    if group:
-        out = predict(fit, rows.assign(**group), kind="draws", seed=seed)
-        return out["curve"].values
-    from ..build import canonical_frame
-    from ..predict import POPULATION, compiled_curve, sampling_values
-
-    frame = canonical_frame(fit.model, rows, need_target=False, need_groups=False)
-    n = len(frame)
-    codes = {c: np.full(n, POPULATION) for c in fit.model.grouping_columns}
-    u = sampling_values(fit, codes, n, np.random.default_rng(seed))
-    log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
-    log_curve, _ = compiled_curve(fit)(u, log_x)
-    return np.exp(log_curve)

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
-from ..predict import percent_of as _pct
+from ..intervals import percent_of as _pct
 from .common import finish, new_axes
 
 if TYPE_CHECKING:

@@ -11,8 +11,10 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..predict import ci_probs, predict
-from ..predict import percent_of as _pct
+from ..hierarchy import data_columns, finest_columns, group_keys
+from ..intervals import ci_probs
+from ..intervals import percent_of as _pct
+from ..predict import predict
 from .common import band_alphas, distinct_colours, finish, new_axes, plain_log_labels
 
 if TYPE_CHECKING:
@@ -234,7 +236,4 @@ def _group_keys(fit: Fit, frame: pd.DataFrame) -> tuple[pd.Series, list[str]]:
     cols = list(fit.model.grouping_columns)
     if not cols:
         return pd.Series("all runs", index=frame.index), []
-    leaves = [c for c in cols if not any(o.startswith(c + "/") for o in cols)]
-    base = list(dict.fromkeys(p for c in cols for p in c.split("/")))
-    keys = frame[leaves].astype(str).agg("/".join, axis=1)
-    return keys, base
+    return group_keys(frame, finest_columns(cols)), data_columns(cols)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..predict import percent_of as _pct
+from ..intervals import percent_of as _pct
 from .common import finish, new_axes
 
 if TYPE_CHECKING:

@@ -9,8 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from ..hierarchy import by_name, dim_name
-from ..predict import ci_probs
-from ..predict import percent_of as _pct
+from ..intervals import ci_probs, eti_bounds, median_interval
+from ..intervals import percent_of as _pct
+from ..predict import POPULATION, parameter_draws
 from .common import finish, new_axes, plain_log_labels
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["plot_forest", "plot_shrinkage"]
 
 
-def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
+def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float | None = None,
                 data: Any = None, new_group: bool = True, seed: int | None = 0,
                 xscale: str | None = None, ax: Axes | None = None) -> Figure:
     """Forest plot of the group-level values ``{param}_by_{column}``: median and equal-tailed
@@ -38,14 +39,14 @@ def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
         raise ValueError(f"{name!r} is not in the posterior: {param} does not vary by {column} "
                          f"in this model (group-level variables: {varying})")
     (prob,) = ci_probs(ci_prob)
-    q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
     dim = dim_name(column)
     levels = [str(v) for v in fit.posterior[dim].values]
     by = fit.posterior[name].stack(sample=("chain", "draw")).transpose(dim, "sample").values
-    lo, med, hi = np.quantile(by, q, axis=1)
+    med = np.median(by, axis=1)
+    lo, hi = eti_bounds(by, prob, axis=1)
     counts = _run_counts(fit, column, levels, data)
     pop = fit.posterior[param].values.reshape(-1)
-    pop_lo, pop_med, pop_hi = np.quantile(pop, q)
+    pop_med, pop_lo, pop_hi = median_interval(pop, prob)
     fig, ax, own = new_axes(ax, figsize=(6.4, 2.0 + 0.42 * (len(levels) + new_group)))
     y = np.arange(len(levels))[::-1] + (1 if new_group else 0)
     ax.axvspan(pop_lo, pop_hi, color="C0", alpha=0.12, lw=0,
@@ -59,7 +60,7 @@ def plot_forest(fit: Fit, param: str, column: str, *, ci_prob: float = 0.9,
     ticks = list(y)
     if new_group:
         new = _new_group_draws(fit, param, column, seed)
-        n_lo, n_med, n_hi = np.quantile(new, q)
+        n_med, n_lo, n_hi = median_interval(new, prob)
         ax.errorbar([n_med], [0], xerr=[[n_med - n_lo], [n_hi - n_med]], fmt="D",
                     color="C1", capsize=3, ms=5, label=f"new {column} (population distribution)")
         ticks.append(0)
@@ -97,15 +98,12 @@ def _run_counts(fit: Fit, column: str, levels: Sequence[str], data: Any) -> dict
 def _new_group_draws(fit: Fit, param: str, column: str, seed: int | None) -> np.ndarray:
     """Draws of ``param`` for a new level of ``column`` (other groupings at their population
     location): the hierarchy's population distribution, as predictions draw it."""
-    from ..predict import POPULATION, natural_values, sampling_values
-
     codes = {c: np.array([-1 if c == column else POPULATION]) for c in fit.model.grouping_columns}
-    u = sampling_values(fit, codes, 1, np.random.default_rng(seed))
-    return natural_values(fit, u)[param][:, 0]
+    return parameter_draws(fit, codes, np.random.default_rng(seed))[param][:, 0]
 
 
 def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
-                   truth: Mapping[str, float] | None = None, ci_prob: float = 0.9,
+                   truth: Mapping[str, float] | None = None, ci_prob: float | None = None,
                    groups: Sequence[str] | None = None) -> Figure:
     """Per-group estimates of ``param`` under several fits (e.g. pooled vs unpooled), with
     intervals, the pooled population median, and the true values when known. ``groups``
@@ -122,15 +120,17 @@ def plot_shrinkage(fits: Mapping[str, Fit], param: str, column: str, *,
     width = max(6.4, min(16.0, 1.6 + 0.45 * len(levels)))
     fig, ax = plt.subplots(figsize=(width, 3.8))
     offsets = np.linspace(-0.15, 0.15, len(fits))
-    q = [(1 - ci_prob) / 2, 0.5, (1 + ci_prob) / 2]
+    (ci_prob,) = ci_probs(ci_prob)
     for k, (label, fit) in enumerate(fits.items()):
         by = fit.posterior[by_name(param, column)]
         values = {str(v): v for v in by[dim].values}
         by = by.sel({dim: [values[lv] for lv in levels]})
-        lo, med, hi = (by.quantile(qq, dim=("chain", "draw")).values for qq in q)
+        draws = by.stack(sample=("chain", "draw")).transpose("sample", dim).values
+        med = np.median(draws, axis=0)
+        lo, hi = eti_bounds(draws, ci_prob)
         x = np.arange(len(levels)) + offsets[k]
         ax.errorbar(x, med, yerr=[med - lo, hi - med], fmt="o", capsize=3, color=f"C{k}",
-                    label=f"{label} ({100 * ci_prob:g}% interval)")
+                    label=f"{label} ({_pct(ci_prob)}% interval)")
     pop = float(first.posterior[param].median())
     ax.axhline(pop, color="C0", lw=0.8, ls="--", label=f"population median ({next(iter(fits))})")
     if truth:

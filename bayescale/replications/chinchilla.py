@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from ..allocation import CHINCHILLA_COMPUTE, chinchilla_closed_form
 from ..datasets import highest_loss_excluded, load
 from ..fit import Fit
+from ..intervals import median_interval
 from ..model import Model
-from ..predict import CHINCHILLA_COMPUTE, chinchilla_closed_form
 from .result import Check, Estimate, Replication
 
 HOFFMANN = "Hoffmann 2022"
@@ -128,7 +127,7 @@ def _findings(fit: Fit, rows: dict[str, dict[str, Estimate]], prob: float, alloc
                f"bayescale's {100 * prob:g}% interval relative to Epoch's: " + ", ".join(ratios)
                + " (below 1: the posterior is more certain than the bootstrap of the Huber fit).")
     exp_a = fit.posterior["beta"] / (fit.posterior["alpha"] + fit.posterior["beta"])
-    lo, med, hi = np.quantile(exp_a.values.ravel(), [(1 - prob) / 2, 0.5, (1 + prob) / 2])
+    med, lo, hi = median_interval(exp_a.values, prob)
     out.append(f"Compute-optimal exponent a = beta/(alpha+beta): {med:.3f} [{lo:.3f}, {hi:.3f}] "
                "(Epoch: 0.513, s.e. 0.020; Hoffmann's Approach 3 implies 0.46; Approaches 1 "
                "and 2: 0.50 and 0.49).")

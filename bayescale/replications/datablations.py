@@ -15,6 +15,7 @@ import numpy as np
 
 from ..datasets import load
 from ..fit import Fit
+from ..intervals import median_interval
 from ..model import Model
 from .result import Check, Estimate, Replication
 
@@ -47,11 +48,10 @@ def replicate_datablations(*, draws: int = 1000, tune: int = 1000, chains: int =
         rows[name] = {PAPER: Estimate(value), "bayescale": Estimate(med, lo, hi)}
     rstar = fit.posterior["R_D"].values.ravel()
     for epochs in (4, 40):
-        q = np.quantile(_effective_data_fraction(rstar, epochs), [(1 - prob) / 2, 0.5,
-                                                                   (1 + prob) / 2])
+        med, lo, hi = median_interval(_effective_data_fraction(rstar, epochs), prob)
         rows[f"D'/D at {epochs} epochs"] = {
             PAPER: Estimate(float(_effective_data_fraction(np.array(PUBLISHED["R_D"]), epochs))),
-            "bayescale": Estimate(float(q[1]), float(q[0]), float(q[2]))}
+            "bayescale": Estimate(med, lo, hi)}
 
     single = runs[runs["epochs"] <= 1.0 + 1e-9]
     # 41 runs leave A and B weakly identified (they trade off with E; A's 95% interval spans

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..datasets import obsscaling_long
 from ..fit import Fit
+from ..intervals import median_interval
 from ..model import Model
 from .result import Check, Estimate, Replication
 
@@ -54,11 +55,9 @@ def replicate_obsscaling(*, draws: int = 1000, tune: int = 1000, chains: int = 4
     medians = log_x50.median(("chain", "draw")).values
     order = np.argsort(medians)
     spread = post["log_x50_ref_sd_family"].values.ravel()
-    lo, hi = (1 - prob) / 2, (1 + prob) / 2
 
     def estimate(values: Any) -> Estimate:
-        q = np.quantile(np.ravel(values), [lo, 0.5, hi])
-        return Estimate(float(q[1]), float(q[0]), float(q[2]))
+        return Estimate(*median_interval(values, prob))
 
     rows: dict[str, dict[str, Estimate]] = {
         "family sd of log x50": {"bayescale": estimate(spread)},
