@@ -22,13 +22,6 @@ from bayescale.simulate import simulate_runs
 # test_calibrate and test_compare over offsets 1-20, 0 failures, test_seeds_others.md,
 # the three z-bounded truth checks among them in benchmarks/results/test_seeds_truth_z.md; SBC
 # in benchmarks/results/test_seeds_sbc.md and sbc_negative_control.md).
-# JAX's persistent compilation cache stays off in the test process (tests of the cache run
-# in child processes, tests/test_reuse.py): JAX 0.12's executable.serialize() segfaulted in
-# this long-lived process twice, after some 200 fits (fresh cache, test_robustness), and
-# never in a process that runs a few fits. Set here, not through the environment, so child
-# processes keep bayescale's defaults.
-bs.configure(compilation_cache=False)
-
 SEED_OFFSET = int(os.environ.get("BAYESCALE_TEST_SEED_OFFSET", "0"))
 
 

@@ -122,3 +122,22 @@ def test_persistent_compilation_cache_is_on_and_can_be_turned_off(tmp_path):
                          check=True, env={**env, "BAYESCALE_JAX_CACHE": "0",
                                           "BAYESCALE_CACHE_DIR": str(tmp_path)})
     assert off.stdout.split()[:2] == ["-", "-"]
+
+
+def test_compiled_programs_are_released_near_the_memory_map_limit(monkeypatch):
+    """Each numpyro fit of a new structure keeps ~2,600 memory mappings of XLA executables;
+    near the kernel's limit (vm.max_map_count) they are dropped, so a process fitting many
+    structures does not crash inside XLA. Here the threshold is lowered to force it."""
+    import jax
+
+    from bayescale import numpyro_nuts
+
+    use = numpyro_nuts.memory_map_use()
+    if use is None:
+        pytest.skip("no /proc: memory mappings are not counted on this system")
+    jax.jit(lambda x: x * 2.0)(1.0)              # something compiled to release
+    monkeypatch.setattr(numpyro_nuts, "MAP_SHARE_LIMIT", 1.0)
+    assert not numpyro_nuts.release_compiled_programs()
+    monkeypatch.setattr(numpyro_nuts, "MAP_SHARE_LIMIT", 0.0)
+    assert numpyro_nuts.release_compiled_programs()
+    assert numpyro_nuts.memory_map_use() <= use + 0.01
