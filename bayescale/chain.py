@@ -19,7 +19,7 @@ import xarray as xr
 
 from ._validate import as_frame
 from .intervals import ci_probs
-from .predict import draws_matrix, format_draws, predict, predictive_draws
+from .predict import draws_matrix, format_draws, n_samples, predict, predictive_draws
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -46,7 +46,7 @@ def chain_predict(first: Fit, second: Fit, data: Any, *, through: Literal["curve
     rng = np.random.default_rng(seed)
     stage1 = draws_matrix(predict(first, data, new_groups=new_groups, seed=seed,
                                   kind="draws")["predictions"][through])
-    n_second = second.posterior.sizes["chain"] * second.posterior.sizes["draw"]
+    n_second = n_samples(second)
     pick = (np.arange(n_second) if len(stage1) == n_second
             else rng.choice(len(stage1), size=n_second, replace=True))
     (name,) = second.model.law.inputs

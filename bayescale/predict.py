@@ -93,20 +93,15 @@ def _posterior_inputs(fit: Fit) -> dict[str, np.ndarray]:
     if "posterior_inputs" not in fit._cache:
         model, post = fit.model, fit.posterior
         flat = {}
-
-        def draws(name: str) -> np.ndarray:
-            da = post[name]
-            return da.stack(sample=("chain", "draw")).transpose("sample", ...).values
-
         for key, coord in coordinates(model).items():
             if coord.fixed is not None:
                 continue
-            flat[f"loc_{key}"] = draws(coord.name)[:, None]
+            flat[f"loc_{key}"] = draws_matrix(post[coord.name])
             for col in coord.columns:
                 hname = sd_name(coord.name, col)
-                flat[f"effect_{key}_{col}"] = draws(effect_name(coord.name, col))
+                flat[f"effect_{key}_{col}"] = draws_matrix(post[effect_name(coord.name, col)])
                 flat[f"sd_{key}_{col}"] = (np.full((n_samples(fit), 1), model.fixed[hname])
-                                           if hname in model.fixed else draws(hname)[:, None])
+                                           if hname in model.fixed else draws_matrix(post[hname]))
         fit._cache["posterior_inputs"] = flat
     return fit._cache["posterior_inputs"]
 
@@ -279,9 +274,8 @@ PREDICT_CHUNK_BYTES = 256 * 2**20   # working memory of one chunk of rows in pre
 def row_chunks(fit: Fit, n_rows: int) -> list[slice]:
     """Slices of rows whose (samples x rows) working arrays fit in ``PREDICT_CHUNK_BYTES``:
     about two arrays per parameter and input, and a few for the curve and the draws."""
-    n_samples = fit.posterior.sizes["chain"] * fit.posterior.sizes["draw"]
     arrays = 2 * (len(fit.model.params) + len(fit.model.law.inputs)) + 6
-    size = max(1, int(PREDICT_CHUNK_BYTES // (8 * n_samples * arrays)))
+    size = max(1, int(PREDICT_CHUNK_BYTES // (8 * n_samples(fit) * arrays)))
     return [slice(i, min(i + size, n_rows)) for i in range(0, n_rows, size)] or [slice(0, 0)]
 
 

@@ -115,6 +115,7 @@ def gamma_likelihood():
 
 
 @pytest.mark.slow
+@pytest.mark.statistical
 def test_a_user_likelihood_works_end_to_end(gamma_likelihood, tmp_path):
     """Registered once, a user's likelihood fits, predicts, saves/loads, gives LOO, backtests
     and runs SBC, all from its one ``distribution``."""
@@ -131,7 +132,9 @@ def test_a_user_likelihood_works_end_to_end(gamma_likelihood, tmp_path):
     obs = draws["predictions"]["obs"].values.reshape(-1)
     shape = fit.posterior["shape"].values.reshape(-1)
     rel = (obs - curve) / curve * np.sqrt(shape)   # ~ (Gamma(k, k) - 1) sqrt(k): mean 0, sd 1
-    # 300 draws: mean within 4 standard errors (4 / sqrt(300) = 0.23), sd within 0.25
+    # whatever the posterior of k. 300 draws: mean within 4 standard errors (4 / sqrt(300) =
+    # 0.23), sd within 0.25 (6 standard errors). Measured over 2 fits (seeds 51, 61) x 100
+    # prediction seeds: max |mean| 0.137, max |sd - 1| 0.149, 0 failures.
     assert abs(rel.mean()) < 0.23 and 0.75 < rel.std() < 1.25
     again = bs.load(fit.save(tmp_path / "gamma.nc"))
     assert again.model.likelihood is GAMMA
