@@ -9,7 +9,8 @@ Scores per method, over held-out runs ``i`` with observed ``y_i``:
 * log predictive density ``log (1/S) sum_s p(log y_i | theta_s)`` (bayescale only: the
   baseline has no noise model);
 * PIT values ``P(y_rep <= y_i)`` (uniform when calibrated);
-* error of the median in log space, ``log median(y_rep) - log y_i`` (mean absolute and RMSE).
+* error of the median in log space, ``log median(y_rep) - log y_i`` (mean and median
+  absolute, RMSE).
 
 bayescale's intervals are of a new observation (``obs``: curve plus noise); the baseline's are
 bootstrap percentile intervals of the curve, exactly as the published protocol reports them.
@@ -131,6 +132,7 @@ def _scores(y: np.ndarray, draws: np.ndarray, probs: Sequence[float],
         out[f"interval_score_{100 * p:g}"] = float(np.mean(interval_score(log_y, lo, hi, p)))
     err = np.median(log_d, axis=0) - log_y
     out["mae_log"] = float(np.mean(np.abs(err)))
+    out["median_abs_error_log"] = float(np.median(np.abs(err)))
     out["rmse_log"] = float(np.sqrt(np.mean(err**2)))
     out["lpd"] = float(np.mean(lpd)) if lpd is not None else float("nan")
     return out

@@ -2,15 +2,31 @@
 
     python benchmarks/backtests.py [--quick] [--out benchmarks/results]
 
-1. Revisiting Neural Scaling Laws (Alabdulmohsin et al. 2022): the benchmark's own split
-   (fit on ``Training == 1``, score ``Training == 0``), one ``power_law:x`` fit per curve
-   (IC curves thinned to at most 60 log-spaced fitting points), scores pooled by domain, and
-   the paper's own score (RMSE of log values per curve, averaged over the domain's curves)
+The data sets, models and held-out sets are those of ``calibration_cases.py`` (see there for
+each choice and how far each case extrapolates):
+
+1. Held-out largest runs (``largest_cases``): Chinchilla (the 24 largest-compute runs of 240),
+   datablations (the 30 largest-compute runs of the paper's 296), datablations repetition (the
+   8.7B runs), obsscaling (the largest model of every family, MMLU, Beta-Binomial, families
+   partially pooled), routed LMs (the 1.3B models, notebook 02), Porian et al. (the top 3
+   compute levels of each configuration), Gemstones (checkpoints beyond 1/8 of the largest
+   compute).
+2. Revisiting Neural Scaling Laws (Alabdulmohsin et al. 2022, ``rnsl_cases``): the benchmark's
+   own split (fit on ``Training == 1``, score ``Training == 0``), one ``power_law:x`` fit per
+   curve (IC curves thinned to at most 60 log-spaced fitting points), scores pooled by domain,
+   and the paper's own score (RMSE of log values per curve, averaged over the domain's curves)
    next to the published M1 (power law) and M4 values where the paper gives them.
-2. Held-out largest runs: Chinchilla (the 24 largest-compute runs of 240), datablations (the 30
-   largest-compute runs of the paper's 296), obsscaling (the largest model of every family,
-   MMLU, Beta-Binomial, families partially pooled).
-Writes ``backtests.md`` and ``backtests.json`` under ``--out``.
+
+Per data set and method: coverage of central 50/80/90/95% intervals, the 90% interval score,
+the median absolute error of the log median prediction, RMSE of log values, log predictive
+density, n, and whether the 90% and 50% coverages lie inside the binomial 90% band of a
+calibrated method with that n (``in_band_90``, ``in_band_50``; ``binomial_band``). RNSL
+domains pool their curves: n-weighted means of the per-curve scores (for
+``median_abs_error_log`` the n-weighted mean of the per-curve medians), the band with the
+domain's total n (which treats a curve's held-out points as independent; they are not, so the
+band is too narrow there). Writes ``backtests.md``, ``backtests.json``,
+``backtests_calibration.json`` (per data set: the table and the PIT values of every method)
+and ``calibration.png`` (``plot_calibration``) under ``--out``.
 """
 
 from __future__ import annotations
@@ -21,19 +37,22 @@ import multiprocessing
 import sys
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from calibration_cases import Case, largest_cases, rnsl_cases
 
 import bayescale as bs
-from bayescale.calibrate import backtest
-from bayescale.datasets import highest_loss_excluded, obsscaling_long
+from bayescale.calibrate import Backtest, backtest
 from bayescale.report import frame_table
 
 COLS = ["coverage_50", "coverage_80", "coverage_90", "coverage_95", "interval_score_90",
-        "rmse_log", "lpd", "n"]
+        "median_abs_error_log", "rmse_log", "lpd", "n"]
+NOMINAL = (0.5, 0.8, 0.9, 0.95)
 
 # Alabdulmohsin et al. 2022, extrapolation RMSE of log values on the held-out part of each curve
 # (their Eq. 4: sqrt(mean (log y_pred - log y)^2), x > x_max / 2), per curve in their Tables 2
@@ -53,47 +72,87 @@ PUBLISHED_RNSL = {
 }
 
 
-def rnsl_curve(args: tuple) -> dict:
-    """One RNSL curve: backtest on the paper's split (module-level for the process pool)."""
-    curve, frame, fit_kwargs, bootstrap = args
+def binomial_band(n: int, p: float, level: float = 0.9) -> tuple[float, float]:
+    """Central ``level`` range of the coverage (share of ``n`` runs inside) of a calibrated
+    ``p`` interval: binomial(n, p) quantiles over n."""
+    from scipy.stats import binom
+
+    tail = (1.0 - level) / 2
+    return float(binom.ppf(tail, n, p) / n), float(binom.ppf(1.0 - tail, n, p) / n)
+
+
+def run_case(args: tuple) -> Backtest:
+    """One case's backtest (module-level for the process pool; the model travels as a dict)."""
+    spec, data, holdout, fit_kwargs, bootstrap, starts = args
     warnings.simplefilter("ignore")
-    fitpart = frame[~frame["heldout"]]
-    if len(fitpart) > 60:  # dense IC curves: keep 60 log-spaced fitting points
-        idx = np.unique(np.geomspace(1, len(fitpart), 60).astype(int) - 1)
-        frame = pd.concat([fitpart.iloc[idx], frame[frame["heldout"]]])
-    data = pd.DataFrame({"x": frame["x"].to_numpy(), "loss": frame["y"].to_numpy(),
-                         "heldout": frame["heldout"].to_numpy()})
-    bt = backtest(bs.Model("power_law:x"), data, holdout="column:heldout",
-                  bootstrap=bootstrap, starts=8, fit_kwargs=fit_kwargs, seed=0)
-    return {"curve": curve, "table": bt.table().to_dict(orient="index")}
+    return backtest(bs.Model.from_dict(spec), data, holdout=holdout, bootstrap=bootstrap,
+                    starts=starts, fit_kwargs=fit_kwargs, seed=0)
 
 
-def pooled(rows: list[dict], method: str) -> dict:
-    parts = [r["table"][method] for r in rows if method in r["table"]]
-    n = np.array([p["n"] for p in parts])
-    return {k: float(np.average([p[k] for p in parts], weights=n)) if k != "n"
-            else int(n.sum()) for k in COLS}
+def case_job(case: Case, fit_kwargs: dict, bootstrap: int, starts: int) -> tuple:
+    return (case.model.to_dict(), case.data, case.holdout, fit_kwargs, bootstrap, starts)
 
 
-def run_rnsl(quick: bool, fit_kwargs: dict, bootstrap: int, workers: int) -> pd.DataFrame:
-    data = bs.datasets.load("revisiting_nsl")
-    data = data[data["y"] > 0]
-    curves = list(data.groupby("curve"))
-    if quick:
-        curves = curves[::8]
-    jobs = [(name, frame, fit_kwargs, bootstrap) for name, frame in curves]
+def summarise(backtests: Backtest | Sequence[Backtest], dataset: str = "") -> dict:
+    """``{"dataset", "table": {method: {score: value}}, "pit": {method: [values]}}`` of one
+    data set's backtests: scores are n-weighted means over the backtests (as
+    ``Backtest.table`` pools folds), PIT values concatenated; every method in any
+    ``Backtest.table().index`` is kept."""
+    if isinstance(backtests, Backtest):
+        backtests = [backtests]
+    tables = [bt.table() for bt in backtests]
+    methods = list(dict.fromkeys(m for t in tables for m in t.index))
+    table, pit = {}, {}
+    for method in methods:
+        parts = [t.loc[method] for t in tables if method in t.index]
+        n = np.array([float(p["n"]) for p in parts])
+        table[method] = {k: float(np.average([float(p[k]) for p in parts], weights=n))
+                         for k in parts[0].index if k != "n"} | {"n": int(n.sum())}
+        pit[method] = [float(v) for bt in backtests for f in bt.folds
+                       for v in f["pit"].get(method, [])]
+    return {"dataset": dataset, "table": table, "pit": pit}
+
+
+def as_summary(result: Any) -> dict:
+    """A ``summarise`` dict from a Backtest, a list of them, or such a dict."""
+    if isinstance(result, Mapping):
+        return dict(result)
+    return summarise(result)
+
+
+def summary_rows(label: str, summary: dict) -> list[dict]:
+    """Table rows (one per method) of one data set, with the binomial-band checks."""
+    rows = []
+    for method, scores in summary["table"].items():
+        row = {"data": label, "method": method,
+               **{k: scores.get(k, float("nan")) for k in COLS}}
+        for p in (0.9, 0.5):
+            lo, hi = binomial_band(int(scores["n"]), p)
+            row[f"in_band_{100 * p:g}"] = bool(lo <= scores[f"coverage_{100 * p:g}"] <= hi)
+        rows.append(row)
+    return rows
+
+
+def run_rnsl(quick: bool, fit_kwargs: dict, bootstrap: int, workers: int,
+             results: dict | None = None) -> pd.DataFrame:
+    """RNSL, one backtest per curve, pooled by domain; each domain's summary goes into
+    ``results`` (keyed by its table label) when given."""
+    cases = rnsl_cases(quick)
+    jobs = [case_job(c, fit_kwargs, bootstrap, 8) for c in cases]
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        results = list(pool.map(rnsl_curve, jobs))
-    domain = {name: frame["domain"].iloc[0] for name, frame in curves}
+        backtests = list(pool.map(run_case, jobs))
     rows = []
-    for dom in sorted(set(domain.values())):
-        sub = [r for r in results if domain[r["curve"]] == dom]
-        for method in ("bayescale", "baseline"):
-            per_curve = [r["table"][method]["rmse_log"] for r in sub if method in r["table"]]
-            rows.append({"data": f"RNSL {dom} ({len(sub)} curves)", "method": method,
-                         **pooled(sub, method),
-                         "rmse_log_curve_mean": float(np.mean(per_curve))})
+    for dataset in sorted({c.dataset for c in cases}):
+        sub = [(c, bt) for c, bt in zip(cases, backtests) if c.dataset == dataset]
+        label = f"{sub[0][0].label} ({len(sub)} curves)"
+        summary = summarise([bt for _, bt in sub], dataset)
+        if results is not None:
+            results[label] = summary
+        for row in summary_rows(label, summary):
+            per_curve = [bt.table().loc[row["method"], "rmse_log"] for _, bt in sub
+                         if row["method"] in bt.table().index]
+            rows.append(row | {"rmse_log_curve_mean": float(np.mean(per_curve))})
     return with_published(pd.DataFrame(rows))
 
 
@@ -111,32 +170,71 @@ def with_published(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
 
-def run_largest(fit_kwargs: dict, bootstrap: int) -> pd.DataFrame:
+def run_largest(fit_kwargs: dict, bootstrap: int, results: dict | None = None
+                ) -> pd.DataFrame:
+    """The held-out-largest-run cases, one after another; each case's summary goes into
+    ``results`` (keyed by its label) when given."""
     rows = []
-    chin = highest_loss_excluded(bs.datasets.load("chinchilla_epoch"), 5)
-    db = bs.datasets.load("datablations")
-    db = db[db["used_in_paper_fit"]][["N", "D", "U", "loss"]].reset_index(drop=True)
-    obs = obsscaling_long()
-    obs = obs[(obs["task"] == "MMLU") & obs["C"].notna() & (obs["flag"] == "")].copy()
-    obs["trials"] = 14042
-    cases = [
-        ("Chinchilla, 24 largest of 240", bs.Model("chinchilla"), chin, "largest:24"),
-        ("datablations, 30 largest of 296", bs.Model("data_constrained"), db, "largest:30"),
-        ("obsscaling MMLU, largest model per family",
-         bs.Model("sigmoid_accuracy:C", likelihood="beta_binomial", target="accuracy",
-                  hierarchy={"x50": "family"}, fixed={"floor": 0.25}, min_group_size=1),
-         obs, "largest:1"),
-    ]
-    for label, model, data, hold in cases:
+    for case in largest_cases():
         start = time.perf_counter()
-        bt = backtest(model, data, holdout=hold, bootstrap=bootstrap, starts=16,
-                      fit_kwargs=fit_kwargs, seed=0)
-        table = bt.table()
-        for method in table.index:
-            rows.append({"data": label, "method": method,
-                         **{k: table.loc[method, k] for k in COLS}})
-        print(f"{label}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
+        bt = run_case(case_job(case, fit_kwargs, bootstrap, 16))
+        summary = summarise(bt, case.dataset)
+        if results is not None:
+            results[case.label] = summary
+        rows += summary_rows(case.label, summary)
+        print(f"{case.label}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
     return pd.DataFrame(rows)
+
+
+def plot_calibration(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Per data set (one row each): coverage of the central intervals against their nominal
+    probability, one line per method, with the diagonal and the binomial 90% band of a
+    calibrated method with that data set's n; then one PIT histogram per method (density;
+    1 = uniform). ``results``: ``{label: Backtest | [Backtest, ...] | summarise dict}``;
+    methods are whatever their ``Backtest.table().index`` holds. Saved as one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summaries = {label: as_summary(r) for label, r in results.items()}
+    methods = list(dict.fromkeys(m for s in summaries.values() for m in s["table"]))
+    colors = {m: f"C{i}" for i, m in enumerate(methods)}
+    ncols = 1 + len(methods)
+    fig, axes = plt.subplots(len(summaries), ncols, figsize=(3.2 * ncols, 2.7 * len(summaries)),
+                             squeeze=False)
+    nominal = np.array(NOMINAL)
+    for row, (label, summary) in zip(axes, summaries.items()):
+        ax = row[0]
+        n = max(int(s["n"]) for s in summary["table"].values())
+        band = np.array([binomial_band(n, p) for p in nominal])
+        ax.fill_between(nominal, band[:, 0], band[:, 1], color="0.85")
+        ax.plot([0.45, 1], [0.45, 1], color="0.4", lw=0.8, ls="--")
+        for method, scores in summary["table"].items():
+            cover = [scores.get(f"coverage_{100 * p:g}", np.nan) for p in nominal]
+            ax.plot(nominal, cover, "o-", color=colors[method], ms=4)
+        ax.set(xlim=(0.45, 1), ylim=(0, 1.02), xlabel="nominal", ylabel="coverage")
+        ax.set_title(f"{label}\ngrey: binomial 90% band, n={n}", fontsize=7, loc="left")
+        for ax, method in zip(row[1:], methods):
+            pit = np.asarray(summary["pit"].get(method, []), dtype=float)
+            if not len(pit):
+                ax.set_axis_off()
+                continue
+            bins = int(np.clip(np.sqrt(len(pit)), 4, 20))
+            ax.hist(pit, bins=np.linspace(0, 1, bins + 1), density=True, color=colors[method],
+                    alpha=0.7)
+            ax.axhline(1.0, color="0.4", lw=0.8, ls="--")
+            ax.set(xlim=(0, 1), xlabel="PIT")
+            ax.set_title(f"{method} (n={len(pit)})", fontsize=8, loc="left")
+    handles = [plt.Line2D([], [], color=colors[m], marker="o", ms=4) for m in methods]
+    fig.legend(handles, methods, loc="upper center", ncol=len(methods), fontsize=8,
+               frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 / fig.get_figheight()))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 def main() -> None:
@@ -146,27 +244,37 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--render", action="store_true",
                         help="re-render backtests.md from backtests.json (published scores "
-                             "re-attached) without fitting")
+                             "re-attached) and calibration.png from backtests_calibration.json, "
+                             "without fitting")
     args = parser.parse_args()
     out = Path(args.out)
     if args.render:
         table = with_published(pd.DataFrame(json.loads((out / "backtests.json").read_text())))
         header = (out / "backtests.md").read_text().splitlines()[0]
         write(out, table, header)
+        if (out / "backtests_calibration.json").exists():
+            plot_calibration(json.loads((out / "backtests_calibration.json").read_text()),
+                             out / "calibration.png")
         return
     warnings.simplefilter("ignore")
     fit_kwargs = {"draws": 500, "tune": 500, "chains": 4}
     bootstrap = 100 if args.quick else 200
     start = time.perf_counter()
-    table = pd.concat([run_largest(fit_kwargs, bootstrap),
-                       run_rnsl(args.quick, fit_kwargs, bootstrap, args.workers)])
+    results: dict = {}
+    table = pd.concat([run_largest(fit_kwargs, bootstrap, results),
+                       run_rnsl(args.quick, fit_kwargs, bootstrap, args.workers, results)])
     seconds = time.perf_counter() - start
-    write(out, table, f"# Backtests ({seconds:.0f} s)")
+    write(out, table, f"# Backtests ({seconds:.0f} s)", results)
     print(f"wall time {seconds:.0f} s", file=sys.stderr)
 
 
-def write(out: Path, table: pd.DataFrame, header: str) -> None:
+def write(out: Path, table: pd.DataFrame, header: str, results: dict | None = None) -> None:
+    """``backtests.json`` and ``backtests.md``; with ``results`` (label -> summary) also
+    ``backtests_calibration.json`` and ``calibration.png``."""
     out.mkdir(parents=True, exist_ok=True)
+    if results:
+        (out / "backtests_calibration.json").write_text(json.dumps(results))
+        plot_calibration(results, out / "calibration.png")
     records = [{k: v for k, v in r.items() if not (isinstance(v, float) and np.isnan(v))}
                for r in table.to_dict(orient="records")]
     (out / "backtests.json").write_text(json.dumps(records, indent=2))

@@ -3,7 +3,7 @@
     python benchmarks/coordinates_backtest.py DOMAIN COORDS   # BB|LM|NMT|IC, law|curve
 
 Fits ``power_law:x`` with E, A, alpha by curve on the paper's fitting part of each curve
-(thinned to 60 log-spaced runs per curve, 20 for IC, as benchmarks/sampling_defaults.py), scores
+(thinned to 60 log-spaced runs per curve, 20 for IC, as benchmarks/calibration_cases.py), scores
 the paper's held-out part (coverage of central intervals of a new observation, RMSE of log
 values, log predictive density), and prints one JSON line. Results of BB, LM, NMT x law, curve:
 ``benchmarks/results/coordinates_backtest.{jsonl,md}``.
@@ -15,7 +15,7 @@ import time
 import warnings
 
 import pandas as pd
-from sampling_defaults import thin_log
+from calibration_cases import thin_log
 
 import bayescale as bs
 from bayescale.calibrate import backtest
