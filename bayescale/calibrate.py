@@ -29,8 +29,9 @@ import pandas as pd
 
 from ._validate import DataError, as_frame
 from .hierarchy import group_keys, top_columns
-from .intervals import eti_bounds
+from .intervals import eti_bounds, interval_score
 from .model import Model
+from .predict import group_codes, new_group_z
 
 __all__ = ["backtest", "Backtest", "parse_holdout", "interval_score"]
 
@@ -66,14 +67,6 @@ def parse_holdout(spec: str | Holdout) -> Holdout:
         return Holdout("group", groups=tuple(a.strip() for a in arg.split(",") if a.strip()))
     raise ValueError(f"holdout {spec!r}: expected 'largest:K', 'group:NAME[,NAME]' or "
                      "'column:NAME'")
-
-
-def interval_score(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, prob: float
-                   ) -> np.ndarray:
-    """Gneiting & Raftery (2007) interval score of the central ``prob`` interval."""
-    a = 1.0 - prob
-    return ((upper - lower) + (2 / a) * np.clip(lower - y, 0, None)
-            + (2 / a) * np.clip(y - upper, 0, None))
 
 
 def _axis_values(model: Model, frame: pd.DataFrame, axis: str | None) -> np.ndarray:
@@ -140,11 +133,17 @@ def _scores(y: np.ndarray, draws: np.ndarray, probs: Sequence[float],
 
 def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_groups: bool,
              probs: Sequence[float], baseline: dict[str, Any] | None,
-             fit_kwargs: dict[str, Any], seed: int | None) -> dict[str, Any]:
-    """One fold: fit on ``train``, score ``test`` (module-level so executors can pickle it)."""
+             fit_kwargs: dict[str, Any], seed: int | None,
+             extrapolation: Any = True) -> dict[str, Any]:
+    """One fold: fit on ``train``, score ``test`` (module-level so executors can pickle it).
+
+    ``extrapolation``: True scores bayescale with its default extrapolation term (and, from
+    the same fit and draws, without it, as ``"bayescale (no extrapolation term)"``); an
+    :class:`~bayescale.extrapolation.ExtrapolationPrior` learns the term with that prior
+    (e.g. the record's, learned without this data set); False scores without the term."""
     from .baseline import HuberBootstrap
     from .build import canonical_frame
-    from .predict import log_predictive_density, predictive_draws
+    from .predict import discrepancy_slopes, log_predictive_density, predictive_draws
 
     model = Model.from_dict(spec["model"], law=spec.get("law"),
                             likelihood=spec.get("likelihood"))
@@ -153,18 +152,31 @@ def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_
     fit = model.fit(train, seed=seed, progressbar=False, warn=False, **fit_kwargs)
     frame = canonical_frame(model, test, need_target=False)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in model.law.inputs}
-    draws = predictive_draws(fit, frame, log_x, new_groups=new_groups,
-                             rng=np.random.default_rng(seed))
-    lpd = (log_predictive_density(fit, draws, frame, y)
-           if all(c in test.columns for c in model.likelihood.columns) else None)
-    obs = draws.obs
-    result: dict[str, Any] = {
-        "bayescale": _scores(y, obs, probs, lpd),
-        "pit": {"bayescale": np.mean(obs <= y[None, :], axis=0).tolist()},
-        "diagnostics": {"divergences": fit.diagnostics.divergences,
-                        "max_rhat": fit.diagnostics.max_rhat},
-        "target": target,
-    }
+    rng = np.random.default_rng(seed)
+    prior = None if isinstance(extrapolation, bool) else extrapolation
+    distance, risk, slopes, index = discrepancy_slopes(
+        fit, frame, np.random.default_rng(rng.integers(2**63)),
+        enabled=extrapolation is not False, prior=prior)
+    codes = group_codes(fit, frame, new_groups)
+    z_new = new_group_z(fit, codes, rng)
+    variants = {"bayescale": None if risk is None else distance[None, :] * slopes[:, index]}
+    if risk is not None:
+        variants["bayescale (no extrapolation term)"] = None
+    with_lpd = all(c in test.columns for c in model.likelihood.columns)
+    result: dict[str, Any] = {"pit": {}, "target": target,
+                              "diagnostics": {"divergences": fit.diagnostics.divergences,
+                                              "max_rhat": fit.diagnostics.max_rhat}}
+    for name, shift in variants.items():
+        draws = predictive_draws(fit, frame, log_x, new_groups=new_groups,
+                                 rng=np.random.default_rng(seed), codes=codes, z_new=z_new,
+                                 shift=shift)
+        lpd = log_predictive_density(fit, draws, frame, y) if with_lpd else None
+        result[name] = _scores(y, draws.obs, probs, lpd)
+        result["pit"][name] = np.mean(draws.obs <= y[None, :], axis=0).tolist()
+    if risk is not None:
+        result["extrapolation"] = {"summary": risk.summary().to_dict(),
+                                   "prior": risk.prior.source, "folds": risk.folds,
+                                   "distance_max": float(distance.max())}
     if baseline is not None:
         cols = top_columns(model.grouping_columns) if not new_groups else []
         draws = np.empty((baseline["bootstrap"], len(test)))
@@ -196,7 +208,9 @@ class Backtest:
     def table(self) -> pd.DataFrame:
         """One row per method: n-weighted means of each score over folds."""
         rows = {}
-        for method in ("bayescale", "baseline"):
+        methods = [k for f in self.folds for k in f
+                   if k not in ("pit", "target", "diagnostics", "extrapolation")]
+        for method in dict.fromkeys(methods):
             parts = [f[method] for f in self.folds if method in f]
             if not parts:
                 continue
@@ -225,10 +239,11 @@ class Backtest:
 def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
              axis: str | None = None, probs: Sequence[float] = PROBS, baseline: bool = True,
              bootstrap: int = 200, starts: int = 32, seed: int | None = 0,
-             fit_kwargs: Mapping[str, Any] | None = None, executor: Executor | None = None
-             ) -> Backtest:
+             fit_kwargs: Mapping[str, Any] | None = None, executor: Executor | None = None,
+             extrapolation: Any = True) -> Backtest:
     """Hold out runs, fit bayescale (and the Huber/L-BFGS/bootstrap baseline) on the rest,
-    and score the held-out runs. Folds are submitted to ``executor`` when one is given (any
+    and score the held-out runs. ``extrapolation``: see :func:`run_fold` (default: the
+    extrapolation term learned with the record's prior, scored with and without it). Folds are submitted to ``executor`` when one is given (any
     ``concurrent.futures.Executor``, e.g. ``ProcessPoolExecutor`` or a Dask client's
     ``get_executor()``), else run in this process."""
     frame = as_frame(data)
@@ -246,7 +261,7 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
         if not mask.any():
             raise ValueError("the holdout selects no runs (groups too small to hold out?)")
         args = (spec, frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True),
-                hold.kind == "group", tuple(probs), base, kwargs, seed)
+                hold.kind == "group", tuple(probs), base, kwargs, seed, extrapolation)
         jobs.append(executor.submit(run_fold, *args) if executor else args)
     results = [j.result() if executor else run_fold(*j) for j in jobs]
     notes = []

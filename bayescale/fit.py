@@ -388,6 +388,9 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
             lg.setLevel(level)
 
 
+EXTRAPOLATION_ATTR = "bayescale_extrapolation"  # the learned extrapolation risk, as JSON
+
+
 class Fit:
     """A fitted model: the ArviZ DataTree plus what is needed to predict from it."""
 
@@ -486,6 +489,27 @@ class Fit:
 
         return predict(self, data, **kwargs)
 
+    def extrapolation_risk(self, *, prior: Any = None, refresh: bool = False,
+                           seed: int = 0) -> Any:
+        """The learned risk of the law being wrong beyond the data
+        (:class:`bayescale.extrapolation.ExtrapolationRisk`): leave-future-out refits on this
+        fit's data (three rolling origins) combined with ``prior`` (default: the empirical
+        prior of the published record). Learned on first use, then kept (and saved with the
+        fit); ``refresh=True`` or another ``prior`` learns it again."""
+        from .extrapolation import learn_risk
+
+        if refresh or prior is not None or "extrapolation" not in self._cache:
+            self._cache["extrapolation"] = learn_risk(self, prior=prior, seed=seed)
+        return self._cache["extrapolation"]
+
+    def calibration(self) -> pd.DataFrame:
+        """This fit's own leave-future-out record: coverage of 50/80/90/95% intervals and the
+        90% interval score (link scale) of later runs predicted from earlier ones, without
+        the extrapolation term and with it (learned from the other folds and the prior:
+        a fold never scores itself), with the learned drift and spread below."""
+        risk = self.extrapolation_risk()
+        return risk.calibration
+
     def compute_optimal(self, compute: Any, **kwargs: Any) -> pd.DataFrame:
         """See :func:`bayescale.allocation.compute_optimal`."""
         from .allocation import compute_optimal
@@ -515,4 +539,6 @@ class Fit:
         """
         tree = self.idata.copy()
         tree.attrs = {**tree.attrs, ATTR: self._attrs_json()}
+        if "extrapolation" in self._cache:
+            tree.attrs[EXTRAPOLATION_ATTR] = json.dumps(self._cache["extrapolation"].to_dict())
         return write_tree(tree, path, overwrite=overwrite)

@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from .model import Model
 
 __all__ = ["to_natural", "log_mean_from_sampling", "row_values", "row_parameters",
-           "curve_and_aux",
-           "law_fingerprint"]
+           "curve_and_aux", "shifted_log_mean", "law_fingerprint"]
 
 
 def to_natural(params: Mapping[str, Param], u: Mapping[str, Any],
@@ -104,3 +103,12 @@ def law_fingerprint(law: Law, log_ref: Mapping[str, float]) -> list[float]:
     with np.errstate(all="ignore"):
         values = np.asarray(log_mean_from_sampling(law, x, u, log_ref).eval(), dtype=float)
     return [float(v) for v in np.broadcast_to(values, offsets.shape)]
+
+
+def shifted_log_mean(log_mean: Any, shift: Any, link: str) -> Any:
+    """``log L`` after the discrepancy ``shift`` on the link scale: ``log L + shift`` for
+    losses, ``log sigmoid(logit L + shift)`` for bounded metrics (``link="logit"``)."""
+    if link == "logit":
+        log_p = pt.minimum(log_mean, np.log1p(-1e-12))
+        return -pt.softplus(-(log_p - pt.log1mexp(log_p) + shift))
+    return log_mean + shift

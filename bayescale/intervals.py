@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 __all__ = ["default_ci_prob", "ci_probs", "percent_of", "eti_bounds", "median_interval",
-           "interval_columns"]
+           "interval_columns", "interval_score"]
 
 
 def default_ci_prob() -> float:
@@ -66,3 +66,11 @@ def interval_columns(draws: np.ndarray, probs: Iterable[float], prefix: str
         cols[f"{prefix}_eti{percent_of(p)}_lb"], cols[f"{prefix}_eti{percent_of(p)}_ub"] = \
             eti_bounds(draws, p)
     return cols
+
+
+def interval_score(y: np.ndarray, lower: np.ndarray, upper: np.ndarray, prob: float
+                   ) -> np.ndarray:
+    """Gneiting & Raftery (2007) interval score of the central ``prob`` interval."""
+    a = 1.0 - prob
+    return ((upper - lower) + (2 / a) * np.clip(lower - y, 0, None)
+            + (2 / a) * np.clip(y - upper, 0, None))

@@ -110,6 +110,12 @@ class Likelihood:
         object.__setattr__(self, "columns", tuple(self.columns))
 
     @property
+    def link(self) -> str:
+        """Scale on which the curve is compared across runs: ``"logit"`` for bounded
+        metrics, ``"log"`` otherwise."""
+        return "logit" if self.target_support.startswith("unit") else "log"
+
+    @property
     def observed_name(self) -> str:
         return "log_y" if self.observed_as == "log" else "y"
 

@@ -3,6 +3,7 @@ fitted data rebuilt from its ``constant_data`` and ``observed_data`` groups."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import numpy as np
 
 from .build import design_from_groups
 from .coordinates import coordinates
-from .fit import Diagnostics, Fit
+from .extrapolation import ExtrapolationRisk
+from .fit import EXTRAPOLATION_ATTR, Diagnostics, Fit
 from .graph import law_fingerprint
 from .hierarchy import dim_name, effect_name, sd_name
 from .io import MAX_LOAD_BYTES, FitFileError, read_tree
@@ -90,9 +92,17 @@ def load(path: str | Path, *, law: Law | None = None, max_bytes: int = MAX_LOAD_
     except (KeyError, ValueError) as err:
         raise FitFileError(f"{path}: the fit's data (constant_data, observed_data groups) "
                            f"cannot be read: {err}") from None
-    return Fit(model=model, idata=tree, levels=meta["levels"], log_ref=meta["log_ref"],
+    fit = Fit(model=model, idata=tree, levels=meta["levels"], log_ref=meta["log_ref"],
                log_range=meta.get("log_range"), centring=meta.get("centring"), design=design,
                scale=scale, diagnostics=Diagnostics(
                    **{**meta["diagnostics"],
                       "history": tuple(meta["diagnostics"].get("history", ())),
                       "slowest": tuple(meta["diagnostics"].get("slowest", ()))}))
+    if EXTRAPOLATION_ATTR in tree.attrs:
+        try:
+            fit._cache["extrapolation"] = ExtrapolationRisk.from_dict(
+                json.loads(tree.attrs[EXTRAPOLATION_ATTR]))
+        except (KeyError, TypeError, ValueError) as err:
+            raise FitFileError(f"{path}: the fit's learned extrapolation risk cannot be "
+                               f"read: {err}") from None
+    return fit

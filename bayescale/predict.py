@@ -24,7 +24,8 @@ import xarray as xr
 from ._validate import DataError, DataWarning, as_frame, group_labels
 from .build import canonical_frame
 from .coordinates import coordinates
-from .graph import curve_and_aux, row_parameters, row_values
+from .extrapolation import distances, link_values, top_keys, training_frame
+from .graph import curve_and_aux, row_parameters, row_values, shifted_log_mean
 from .hierarchy import effect_name, sd_name
 from .intervals import ci_probs, interval_columns
 
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["predict", "UnknownGroupError", "PredictiveFunction", "predictive_draws",
            "curve_draws", "parameter_draws", "log_predictive_density", "draws_matrix",
-           "group_codes", "new_group_z", "graph_values", "POPULATION"]
+           "group_codes", "new_group_z", "graph_values", "discrepancy_slopes", "row_distances",
+           "POPULATION"]
 
 class UnknownGroupError(DataError, KeyError):
     """A prediction asked for a group the fit has not seen, without allowing new groups."""
@@ -117,7 +119,7 @@ class PredictiveFunction:
     """
 
     def __init__(self, model: Model, log_ref: Mapping[str, float], *, per_draw: bool,
-                 with_obs: bool, parameters: bool = False) -> None:
+                 with_obs: bool, parameters: bool = False, shifted: bool = False) -> None:
         from pymc.pytensorf import compile as compile_graph
         from pymc.pytensorf import find_rng_nodes
 
@@ -141,6 +143,9 @@ class PredictiveFunction:
         log_x = {k: self._input(f"log_{k}", rows) for k in model.law.inputs}
         row = row_values(model, loc, effects, codes)
         log_mean, aux = curve_and_aux(model, row, log_x, log_ref)
+        shift = self._input("shift", pt.TensorType("float64",
+                                                   shape=(None if shifted else 1, None)))
+        log_mean = shifted_log_mean(log_mean, shift, model.likelihood.link)
         outputs = [log_mean, *aux.values()]
         if with_obs:
             extra = {c: self._input(f"column_{c}", pt.TensorType("float64", shape=(1, None)))
@@ -180,13 +185,14 @@ class PredictiveFunction:
         return np.asarray(log_mean), aux, obs, natural
 
 
-def predictive_function(fit: Fit, *, per_draw: bool, with_obs: bool, parameters: bool = False
-                        ) -> PredictiveFunction:
+def predictive_function(fit: Fit, *, per_draw: bool, with_obs: bool, parameters: bool = False,
+                        shifted: bool = False) -> PredictiveFunction:
     """The fit's :class:`PredictiveFunction` of this kind, compiled once and cached."""
-    key = ("predictive", per_draw, with_obs, parameters)
+    key = ("predictive", per_draw, with_obs, parameters, shifted)
     if key not in fit._cache:
         fit._cache[key] = PredictiveFunction(fit.model, fit.log_ref, per_draw=per_draw,
-                                             with_obs=with_obs, parameters=parameters)
+                                             with_obs=with_obs, parameters=parameters,
+                                             shifted=shifted)
     return fit._cache[key]
 
 
@@ -208,7 +214,8 @@ def graph_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
 
 def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] | None = None,
             new_groups: bool = False, seed: int | None = None,
-            kind: Literal["summary", "draws"] = "summary") -> pd.DataFrame | xr.DataTree:
+            kind: Literal["summary", "draws"] = "summary",
+            extrapolation: bool = True) -> pd.DataFrame | xr.DataTree:
     """Posterior predictive at new inputs.
 
     Returns, per row, the ``curve`` (the law, without noise) and ``obs`` (a new observation,
@@ -218,6 +225,14 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] | None = No
     ``predictions_constant_data`` (the rows' columns), which arviz-stats and arviz-plots take
     directly. Rows whose group the fit has not seen raise :class:`UnknownGroupError` unless
     ``new_groups=True``, which draws the group from the population distribution.
+
+    Beyond the data, ``extrapolation=True`` (the default) adds the learned risk of the law
+    being wrong (:mod:`bayescale.extrapolation`, learned on first use and kept with the fit).
+    Summaries then carry ``extrapolation_distance`` (e-folds of scale beyond the largest run
+    of the row's group), ``beyond_calibration`` (farther than any distance the calibration
+    record or the fit's leave-future-out folds scored) and the spread of ``obs`` on the link
+    scale (log, or logit for bounded metrics) split by source: ``sd_noise``,
+    ``sd_parameters`` and ``sd_extrapolation``.
     """
     probs = ci_probs(ci_prob)
     if kind not in ("summary", "draws"):
@@ -226,25 +241,81 @@ def predict(fit: Fit, data: Any, *, ci_prob: float | Sequence[float] | None = No
     warn_far_outside(fit, frame)
     log_x = {k: np.log(frame[k].to_numpy(dtype=float))[None, :] for k in fit.model.law.inputs}
     rng = np.random.default_rng(seed)
+    codes = group_codes(fit, frame, new_groups)
+    distance, risk, slopes, index = discrepancy_slopes(fit, frame, rng, enabled=extrapolation)
+    z_new = new_group_z(fit, codes, rng)
     if kind == "draws":
-        draws = predictive_draws(fit, frame, log_x, new_groups=new_groups, rng=rng)
+        shift = None if risk is None else distance[None, :] * slopes[:, index]
+        draws = predictive_draws(fit, frame, log_x, new_groups=new_groups, rng=rng,
+                                 codes=codes, z_new=z_new, shift=shift)
         return format_draws(fit, as_frame(data), draws.curve, draws.obs, probs, kind)
     # Summaries in chunks of rows, so memory stays bounded whatever the number of rows;
-    # a new group's draws are made once and shared by every chunk.
-    codes = group_codes(fit, frame, new_groups)
-    z_new = new_group_z(fit, codes, rng)
+    # a new group's draws (and a group's discrepancy slope) are made once and shared.
     columns: dict[str, list[np.ndarray]] = {}
+    trials = frame["trials"].to_numpy(dtype=float) if "trials" in frame.columns else None
     for rows in row_chunks(fit, len(frame)):
+        shift = None if risk is None else distance[None, rows] * slopes[:, index[rows]]
         part = predictive_draws(fit, frame.iloc[rows], {k: v[:, rows] for k, v in log_x.items()},
                                 new_groups=new_groups, rng=rng,
-                                codes={c: v[rows] for c, v in codes.items()}, z_new=z_new)
+                                codes={c: v[rows] for c, v in codes.items()}, z_new=z_new,
+                                shift=shift)
         for prefix, values in (("curve", part.curve), ("obs", part.obs)):
             for col, stat in interval_columns(values, probs, prefix).items():
                 columns.setdefault(col, []).append(stat)
+        for col, stat in sources_of_spread(fit, part, shift,
+                                           None if trials is None else trials[rows]).items():
+            columns.setdefault(col, []).append(stat)
     out = as_frame(data).copy()
     for col, parts in columns.items():
         out[col] = np.concatenate(parts)
+    out["extrapolation_distance"] = distance
+    covered = risk.covered_distance if risk is not None else np.inf
+    out["beyond_calibration"] = distance > covered
     return out
+
+
+def discrepancy_slopes(fit: Fit, frame: pd.DataFrame, rng: np.random.Generator, *,
+                       enabled: bool = True, prior: Any = None
+                       ) -> tuple[np.ndarray, Any, np.ndarray | None, np.ndarray | None]:
+    """``(distance, risk, slopes, index)`` for the rows of ``frame``: the discrepancy of row
+    ``i`` is ``distance[i] * slopes[:, index[i]]`` (:mod:`bayescale.extrapolation`); risk,
+    slopes and index are None when no row lies beyond the data or ``enabled`` is false.
+    ``prior``: learn the fit's risk with this prior instead of the record's."""
+    distance = row_distances(fit, frame)
+    if not enabled or not (distance > 0).any():
+        return distance, None, None, None
+    risk = fit.extrapolation_risk(prior=prior) if prior is not None \
+        else fit.extrapolation_risk()
+    slopes, index = risk.slopes(top_keys(fit.model, frame).to_numpy(), n_samples(fit),
+                                np.random.default_rng(rng.integers(2**63)))
+    return distance, risk, slopes, index
+
+
+def row_distances(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
+    """E-folds of scale beyond the fit's largest run of each row's group
+    (:func:`bayescale.extrapolation.distances`); zero when the fit has no data."""
+    if fit.design is None:
+        return np.zeros(len(frame))
+    if "training_frame" not in fit._cache:
+        fit._cache["training_frame"] = training_frame(fit.model, fit.design)
+    return distances(fit.model, fit._cache["training_frame"], frame)
+
+
+def sources_of_spread(fit: Fit, draws: Draws, shift: np.ndarray | None,
+                      trials: np.ndarray | None) -> dict[str, np.ndarray]:
+    """Standard deviations on the link scale of a new observation's three sources:
+    parameters (the curve without the discrepancy), extrapolation (the discrepancy) and
+    noise (``IQR / 1.349`` of each observation draw minus its curve draw)."""
+    model = fit.model
+    with np.errstate(invalid="ignore"):
+        curve = link_values(model, draws.curve, trials)
+        q75, q25 = np.percentile(link_values(model, draws.obs, trials) - curve, [75, 25], axis=0)
+        if shift is not None:
+            curve = curve - shift
+        noise = (q75 - q25) / 1.349
+        var_curve = np.var(curve, axis=0)
+    extra = np.zeros(curve.shape[1]) if shift is None else np.std(shift, axis=0)
+    return {"sd_noise": noise, "sd_parameters": np.sqrt(var_curve), "sd_extrapolation": extra}
 
 
 def draws_matrix(values: xr.DataArray) -> np.ndarray:
@@ -315,11 +386,13 @@ class Draws(NamedTuple):
 def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarray], *,
                      new_groups: bool, rng: np.random.Generator,
                      codes: Mapping[str, np.ndarray] | None = None,
-                     z_new: Mapping[tuple[str, str], np.ndarray] | None = None) -> Draws:
+                     z_new: Mapping[tuple[str, str], np.ndarray] | None = None,
+                     shift: np.ndarray | None = None) -> Draws:
     """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
     (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit).
     The observation is NaN where the likelihood needs a column (e.g. ``trials``) that
-    ``frame`` lacks."""
+    ``frame`` lacks. ``shift``: the extrapolation discrepancy on the link scale, (1 or
+    samples, rows) (:mod:`bayescale.extrapolation`); none by default."""
     if codes is None:
         codes = group_codes(fit, frame, new_groups)
     if z_new is None:
@@ -327,9 +400,11 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     per_draw = any(np.shape(v)[0] != 1 for v in log_x.values())
     columns = fit.model.likelihood.columns
     with_obs = all(c in frame.columns for c in columns)
-    fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs)
+    shifted = shift is not None and np.shape(shift)[0] != 1
+    fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs, shifted=shifted)
     values = graph_values(fit, codes, len(frame), z_new)
     values |= {f"log_{k}": np.asarray(v, dtype=float) for k, v in log_x.items()}
+    values["shift"] = np.zeros((1, len(frame))) if shift is None else np.asarray(shift, float)
     if with_obs:
         values |= {f"column_{c}": frame[c].to_numpy(dtype=float)[None, :] for c in columns}
     with np.errstate(over="ignore", under="ignore"):
@@ -389,6 +464,7 @@ def parameter_draws(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Ge
     fn = predictive_function(fit, per_draw=False, with_obs=False, parameters=True)
     values = graph_values(fit, codes, n, new_group_z(fit, codes, rng))
     values |= {f"log_{k}": np.zeros((1, n)) for k in fit.model.law.inputs}
+    values["shift"] = np.zeros((1, n))
     return fn(values)[3]
 
 
