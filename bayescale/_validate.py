@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DataError", "DataWarning", "check_columns", "check_positive", "check_groups",
-           "check_counts", "warn_duplicates", "warn_collinear_inputs", "as_frame",
-           "MAX_TRIALS", "COLLINEAR"]
+           "check_counts", "check_nonnegative", "check_order", "warn_duplicates",
+           "warn_collinear_inputs", "as_frame", "MAX_TRIALS", "COLLINEAR"]
 
 MAX_TRIALS = 2**31 - 1   # item counts beyond this are not item counts (and overflow int32)
 
@@ -83,6 +83,39 @@ def check_finite(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndar
     if bad.any():
         raise DataError(f"{label} must be finite numbers; found {_rows(bad, df[column])}")
     return values
+
+
+def check_nonnegative(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndarray:
+    """The column as float, finite and >= 0 (standard errors)."""
+    label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
+    raw = pd.to_numeric(df[column], errors="coerce")
+    text = raw.isna().to_numpy() & df[column].notna().to_numpy()
+    if text.any():
+        raise DataError(f"{label} must be numeric; found {_rows(text, df[column])}")
+    values = raw.to_numpy(dtype=float)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"{label} has missing or infinite values: {_rows(bad, df[column])}; "
+                        "drop or fill those rows first")
+    negative = values < 0
+    if negative.any():
+        raise DataError(f"{label} must be >= 0 (a standard error); found "
+                        f"{_rows(negative, df[column])}")
+    return values
+
+
+def check_order(df: pd.DataFrame, lower: str, upper: str, *, meaning: str = "") -> None:
+    """Rows where ``lower`` exceeds ``upper`` (interval bounds): an error naming both."""
+    lo = df[lower].to_numpy(dtype=float)
+    hi = df[upper].to_numpy(dtype=float)
+    bad = lo > hi
+    if bad.any():
+        shown = ", ".join(f"row {i}: {lower}={lo[i].item()!r} > {upper}={hi[i].item()!r}"
+                          for i in np.flatnonzero(bad)[:5])
+        more = f" (and {int(bad.sum()) - 5} more)" if bad.sum() > 5 else ""
+        what = f" ({meaning})" if meaning else ""
+        raise DataError(f"columns {lower!r} and {upper!r}{what} must have {lower} <= {upper}; "
+                        f"found {shown}{more}")
 
 
 def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "") -> np.ndarray:

@@ -44,6 +44,7 @@ from .hierarchy import (
     z_name,
     zero_sum_name,
 )
+from .likelihoods import MEASUREMENT_ERROR
 from .priors import DataScale, Prior
 
 if TYPE_CHECKING:
@@ -95,6 +96,9 @@ def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
                 check_counts(df, col, meaning=meaning)
             else:
                 check_positive(df, col, meaning=meaning)
+    me = model.measurement_error
+    if me is not None and (need_target or any(c in df.columns for c in me.columns)):
+        me.spread(df, model.likelihood)   # prediction rows may leave it out, not half of it
     if need_groups:
         check_columns(df, [c for c in model.grouping_columns if "/" not in c], role="grouping")
     return df
@@ -121,12 +125,16 @@ def encode(model: Model, data: Any) -> Design:
     if len(df) <= n_free:
         raise ValueError(f"{len(df)} runs cannot identify {n_free} parameters; "
                          "add runs or fix parameters")
+    me = model.measurement_error
     warn_duplicates(df, [*model.law.inputs, model.target, *model.likelihood.columns,
-                         *model.grouping_columns])
+                         *(me.columns if me is not None else ()), *model.grouping_columns])
     log_x = {k: np.log(df[k].to_numpy(dtype=float)) for k in model.law.inputs}
     warn_collinear_inputs(log_x)
     y = df[model.target].to_numpy(dtype=float)
     extra = {c: df[c].to_numpy(dtype=float) for c in model.likelihood.columns}
+    if me is not None:
+        extra[MEASUREMENT_ERROR] = me.observed_se(me.spread(df, model.likelihood), y,
+                                                  model.likelihood)
     labels = {c: group_labels(df, c) for c in model.grouping_columns}
     levels = {c: tuple(sorted(v.unique())) for c, v in labels.items()}
     codes = {c: pd.Categorical(v, categories=levels[c]).codes.astype(np.int64)
@@ -143,12 +151,12 @@ def design_from_groups(model: Model, constant_data: Any, observed_data: Any,
     ``observed_data`` groups (:func:`model_data` names): a loaded fit has its data."""
     missing = [name for name in [*(f"log_{k}" for k in model.law.inputs),
                                  *(f"{dim_name(c)}_code" for c in model.grouping_columns),
-                                 *(f"{c}_values" for c in model.likelihood.columns)]
+                                 *(f"{c}_values" for c in model.extra_names)]
                if name not in constant_data]
     if missing or model.likelihood.observed_name not in observed_data:
         raise ValueError(f"the fit's data groups lack {missing or ['observed values']}")
     extra = {c: np.asarray(constant_data[f"{c}_values"], dtype=float)
-             for c in model.likelihood.columns}
+             for c in model.extra_names}
     observed = np.asarray(observed_data[model.likelihood.observed_name])
     return Design(
         log_x={k: np.asarray(constant_data[f"log_{k}"], dtype=float) for k in model.law.inputs},
@@ -216,7 +224,8 @@ def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
     prior families and number of groups; the number of runs may differ):
 
     - ``log_{input}`` (per run), ``{column}_code`` (per run), ``observed`` (per run: log y,
-      y or success counts), ``{column}_values`` for likelihood columns (``se``, ``trials``);
+      y or success counts), ``{column}_values`` for likelihood columns (``se``, ``trials``)
+      and ``measurement_error_values`` (a known measurement error, observed scale);
     - ``log_ref_{input}``: the reference point of the coefficients (geometric mean);
     - ``prior_{variable}_{argument}``: each argument of each prior (data-scaled defaults
       included), e.g. ``prior_log_E_mu``.
@@ -239,6 +248,8 @@ def structure_key(model: Model, design: Design, centring: Centring | None = None
     spec["groups"] = {c: len(lv) for c, lv in design.levels.items()}
     spec["centring"] = centring if centring is not None else default_centring(model, design)
     spec.pop("columns", None)
+    # its values are data (measurement_error_values); the graph only knows it is there
+    spec["measurement_error"] = spec.get("measurement_error") is not None
     text = json.dumps(spec, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 

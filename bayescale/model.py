@@ -16,7 +16,13 @@ from .coordinates import (
 )
 from .hierarchy import by_name, parse_hierarchy, sd_name
 from .laws import Law, Param, get_law
-from .likelihoods import Likelihood, get_likelihood
+from .likelihoods import (
+    LIKELIHOODS,
+    MEASUREMENT_ERROR,
+    Likelihood,
+    MeasurementError,
+    get_likelihood,
+)
 from .priors import DataScale, Prior
 
 if TYPE_CHECKING:
@@ -53,6 +59,12 @@ class Model:
         reference inputs; laws that are a floor plus power terms, with the floor and every
         term varying by the same columns) or ``"auto"`` (curve where possible, unless priors
         or fixed values are set on those parameters); see :mod:`bayescale.coordinates`.
+    measurement_error : each run's known evaluation noise, added to the learned noise in
+        quadrature: a column of standard errors of the target on its own scale
+        (``"loss_se"``), or the bounds of a 95% interval (``("loss_lo", "loss_hi")``; another
+        level as a third element, ``("loss_lo", "loss_hi", 0.9)``). Likelihoods ``studentt``,
+        ``normal`` and ``normal_known``; see :mod:`bayescale.likelihoods` for the math and
+        for predictions (which include it only where their rows have the column).
     """
 
     def __init__(self, law: str | Law = "chinchilla", *,
@@ -64,9 +76,25 @@ class Model:
                  columns: Mapping[str, str] | None = None,
                  min_group_size: int = 2,
                  centered: bool | None = None,
-                 coordinates: str = "auto") -> None:
+                 coordinates: str = "auto",
+                 measurement_error: str | Sequence[Any] | MeasurementError | None = None
+                 ) -> None:
         self.law = get_law(law)
         self.likelihood = get_likelihood(likelihood)
+        self.measurement_error = MeasurementError.parse(measurement_error)
+        if self.measurement_error is not None and not self.likelihood.measurement_error:
+            able = sorted(k for k, v in LIKELIHOODS.items() if v.measurement_error)
+            raise ValueError(
+                f"likelihood {self.likelihood.name!r} does not take a known measurement error; "
+                f"the likelihoods that do: {', '.join(able)}. (The bounded likelihoods model a "
+                "proportion's noise themselves: a bootstrap over a benchmark's items measures "
+                "the binomial noise already in them, and noise beyond it is kappa's.)")
+        if self.measurement_error is not None and \
+                set(self.measurement_error.columns) & set(self.likelihood.columns):
+            raise ValueError(
+                f"measurement_error={self.measurement_error.to_spec()!r} names a column the "
+                f"likelihood {self.likelihood.name!r} already uses as known noise "
+                f"({list(self.likelihood.columns)}); counting it twice would double it")
         clash = set(self.law.params) & set(self.likelihood.aux)
         if clash:
             raise ValueError(f"law {self.law.name} uses reserved parameter names {sorted(clash)}")
@@ -92,6 +120,13 @@ class Model:
     def params(self) -> dict[str, Param]:
         """Law parameters followed by the likelihood's auxiliary parameters."""
         return {**self.law.params, **self.likelihood.aux}
+
+    @property
+    def extra_names(self) -> tuple[str, ...]:
+        """Keys of the per-run values the likelihood reads (``extra``): its columns, and
+        ``"measurement_error"`` (observed-scale standard errors) when the model has one."""
+        return (*self.likelihood.columns,
+                *((MEASUREMENT_ERROR,) if self.measurement_error is not None else ()))
 
     @property
     def grouping_columns(self) -> tuple[str, ...]:
@@ -186,6 +221,8 @@ class Model:
             "min_group_size": self.min_group_size,
             "centered": self.centered,
             "coordinates": self.coordinates,
+            "measurement_error": (None if self.measurement_error is None
+                                  else self.measurement_error.to_spec()),
         }
 
     @classmethod
@@ -208,7 +245,8 @@ class Model:
                    fixed=d["fixed"], target=d["target"], columns=d["columns"],
                    min_group_size=d["min_group_size"], centered=d["centered"],
                    # files written before curve coordinates existed are in law coordinates
-                   coordinates=d.get("coordinates", "law"))
+                   coordinates=d.get("coordinates", "law"),
+                   measurement_error=d.get("measurement_error"))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -216,6 +254,11 @@ class Model:
     def __repr__(self) -> str:
         lines = [f"bayescale.Model  {self.law.formula}   [{self.law.name}; {self.law.source}]",
                  f"  likelihood: {self.likelihood.description}; target column {self.target!r}"]
+        me = self.measurement_error
+        if me is not None:
+            what = (f"standard errors in column {me.se!r}" if me.se is not None else
+                    f"{100 * me.level:g}% interval bounds in columns {me.lo!r}, {me.hi!r}")
+            lines.append(f"  known measurement error: {what}, added in quadrature")
         lines.append("  parameters (priors on the sampling scale; * = data-scaled default):")
         for name, par in self.params.items():
             sname = par.sampling_name(name)

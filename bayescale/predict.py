@@ -6,7 +6,10 @@ Predictions evaluate the model's own graph (:mod:`bayescale.graph`, the function
 ``u[s, i] = loc[s] + sum_k effect_k[s, g_k(i)]``; a group the fit never saw gets
 ``effect = sd_k[s] z`` with ``z ~ Normal(0, 1)`` drawn once per draw and shared by all rows of
 that group (a draw from the population distribution). The curve is ``L = exp(log_mean)``;
-a new observation is drawn from the likelihood's own distribution.
+a new observation is drawn from the likelihood's own distribution. A known measurement error
+(``Model(measurement_error=...)``) enters a new observation only where the rows have its
+column(s) (at the curve, ``se / L``, for standard errors on log y); without them the
+observation is of the run's true value, since a future run's evaluation noise is unknown.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from .extrapolation import distances, link_values, top_keys, training_frame
 from .graph import curve_and_aux, row_parameters, row_values, shifted_log_mean
 from .hierarchy import effect_name, sd_name
 from .intervals import ci_probs, interval_columns
+from .likelihoods import MEASUREMENT_ERROR
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -114,12 +118,15 @@ class PredictiveFunction:
     Inputs: each coordinate's location (draws, 1), known effects (draws, levels), spread
     (draws, 1) and new levels' standard-normal draws (draws, new levels); group codes per
     row; log inputs, (1, rows) or (draws, rows) when ``per_draw``; the likelihood's columns
-    (1, rows). Outputs ``log L``, the likelihood's parameters, a new observation drawn from
-    the likelihood (``with_obs``) and the natural law parameters (``parameters``).
+    (1, rows), and with ``measurement_error`` the known error's
+    :meth:`~bayescale.likelihoods.MeasurementError.spread` (1, rows). Outputs ``log L``, the
+    likelihood's parameters, a new observation drawn from the likelihood (``with_obs``) and the
+    natural law parameters (``parameters``).
     """
 
     def __init__(self, model: Model, log_ref: Mapping[str, float], *, per_draw: bool,
-                 with_obs: bool, parameters: bool = False, shifted: bool = False) -> None:
+                 with_obs: bool, parameters: bool = False, shifted: bool = False,
+                 measurement_error: bool = False) -> None:
         from pymc.pytensorf import compile as compile_graph
         from pymc.pytensorf import find_rng_nodes
 
@@ -150,6 +157,12 @@ class PredictiveFunction:
         if with_obs:
             extra = {c: self._input(f"column_{c}", pt.TensorType("float64", shape=(1, None)))
                      for c in model.likelihood.columns}
+            me = model.measurement_error
+            if measurement_error and me is not None:   # a new run's error at its curve
+                spread = self._input(f"column_{MEASUREMENT_ERROR}",
+                                     pt.TensorType("float64", shape=(1, None)))
+                extra[MEASUREMENT_ERROR] = me.observed_se(spread, pt.exp(log_mean),
+                                                          model.likelihood)
             observed = model.likelihood.dist(log_mean, aux, extra)
             outputs.append(model.likelihood.target_from_observed(observed, extra))
         if parameters:
@@ -186,13 +199,15 @@ class PredictiveFunction:
 
 
 def predictive_function(fit: Fit, *, per_draw: bool, with_obs: bool, parameters: bool = False,
-                        shifted: bool = False) -> PredictiveFunction:
+                        shifted: bool = False, measurement_error: bool = False
+                        ) -> PredictiveFunction:
     """The fit's :class:`PredictiveFunction` of this kind, compiled once and cached."""
-    key = ("predictive", per_draw, with_obs, parameters, shifted)
+    key = ("predictive", per_draw, with_obs, parameters, shifted, measurement_error)
     if key not in fit._cache:
         fit._cache[key] = PredictiveFunction(fit.model, fit.log_ref, per_draw=per_draw,
                                              with_obs=with_obs, parameters=parameters,
-                                             shifted=shifted)
+                                             shifted=shifted,
+                                             measurement_error=measurement_error)
     return fit._cache[key]
 
 
@@ -391,8 +406,9 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     """Draws (samples, rows) of the curve and of a new observation, given log inputs of shape
     (1, rows) or (samples, rows) (per-draw inputs, e.g. a loss predicted by another fit).
     The observation is NaN where the likelihood needs a column (e.g. ``trials``) that
-    ``frame`` lacks. ``shift``: the extrapolation discrepancy on the link scale, (1 or
-    samples, rows) (:mod:`bayescale.extrapolation`); none by default."""
+    ``frame`` lacks; it includes a known measurement error where ``frame`` has its column(s)
+    and leaves it out where it lacks them. ``shift``: the extrapolation discrepancy on the
+    link scale, (1 or samples, rows) (:mod:`bayescale.extrapolation`); none by default."""
     if codes is None:
         codes = group_codes(fit, frame, new_groups)
     if z_new is None:
@@ -401,12 +417,16 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     columns = fit.model.likelihood.columns
     with_obs = all(c in frame.columns for c in columns)
     shifted = shift is not None and np.shape(shift)[0] != 1
-    fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs, shifted=shifted)
+    me = _measurement_error(fit, frame) if with_obs else None
+    fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs, shifted=shifted,
+                             measurement_error=me is not None)
     values = graph_values(fit, codes, len(frame), z_new)
     values |= {f"log_{k}": np.asarray(v, dtype=float) for k, v in log_x.items()}
     values["shift"] = np.zeros((1, len(frame))) if shift is None else np.asarray(shift, float)
     if with_obs:
         values |= {f"column_{c}": frame[c].to_numpy(dtype=float)[None, :] for c in columns}
+    if me is not None:
+        values[f"column_{MEASUREMENT_ERROR}"] = me[None, :]
     with np.errstate(over="ignore", under="ignore"):
         log_curve, aux, obs, _ = fn(values, rng)
         curve = np.exp(log_curve)
@@ -415,26 +435,42 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     return Draws(curve, np.asarray(obs, dtype=float), log_curve, aux)
 
 
+def _measurement_error(fit: Fit, frame: pd.DataFrame) -> np.ndarray | None:
+    """The known measurement error's :meth:`~bayescale.likelihoods.MeasurementError.spread`
+    per row of ``frame``, or None when the model has none or ``frame`` lacks its columns."""
+    me = fit.model.measurement_error
+    if me is None or not all(c in frame.columns for c in me.columns):
+        return None
+    return me.spread(frame, fit.model.likelihood)
+
+
 def log_predictive_density(fit: Fit, draws: Draws, frame: pd.DataFrame, y: np.ndarray
                            ) -> np.ndarray:
     """``log mean_s p(y_i | theta_s)`` per row: the likelihood's own log density (the one the
-    fit observes) at the target ``y``, given :func:`predictive_draws` of those rows."""
+    fit observes) at the target ``y``, given :func:`predictive_draws` of those rows; with a
+    known measurement error where ``frame`` has its column(s), as in the fit."""
     lik = fit.model.likelihood
-    if "log_density" not in fit._cache:
+    spread = _measurement_error(fit, frame)
+    names = (*lik.columns, *((MEASUREMENT_ERROR,) if spread is not None else ()))
+    key = ("log_density", spread is not None)
+    if key not in fit._cache:
         log_mean = pt.dmatrix("log_mean")
         aux = {k: pt.dmatrix(f"aux_{k}") for k in lik.aux}
-        extra = {c: pt.TensorType("float64", shape=(1, None))(c) for c in lik.columns}
+        extra = {c: pt.TensorType("float64", shape=(1, None))(c) for c in names}
         value = pt.TensorType("int64" if lik.observed_as == "successes" else "float64",
                               shape=(1, None))("value")
         logp = lik.logp(value, log_mean, aux, extra)
-        fit._cache["log_density"] = pytensor.function(
+        fit._cache[key] = pytensor.function(
             [log_mean, *aux.values(), *extra.values(), value], logp, on_unused_input="ignore")
+    y = np.asarray(y, dtype=float)
     extra = {c: frame[c].to_numpy(dtype=float)[None, :] for c in lik.columns}
-    value = lik.observed(np.asarray(y, dtype=float), {c: v[0] for c, v in extra.items()})
+    if spread is not None:   # the observed value is known: se / y, as the fit has it
+        extra[MEASUREMENT_ERROR] = fit.model.measurement_error.observed_se(spread, y, lik)[None, :]
+    value = lik.observed(y, {c: v[0] for c, v in extra.items()})
     shape = draws.log_curve.shape
-    dens = fit._cache["log_density"](draws.log_curve, *(np.broadcast_to(draws.aux[k], shape)
-                                                         for k in lik.aux),
-                                     *extra.values(), np.asarray(value)[None, :])
+    dens = fit._cache[key](draws.log_curve, *(np.broadcast_to(draws.aux[k], shape)
+                                              for k in lik.aux),
+                           *extra.values(), np.asarray(value)[None, :])
     dens = np.broadcast_to(dens, shape)
     top = dens.max(axis=0)
     with np.errstate(invalid="ignore"):

@@ -20,6 +20,7 @@ from bayescale.simulate import simulate_runs
 # benchmarks/results/law_recovery.md; the replications over 20 seeds (obsscaling 10) in
 # benchmarks/results/replication_seeds.md; those of test_chain, test_cli, test_predict,
 # test_calibrate and test_compare over offsets 1-20, 0 failures, test_seeds_others.md,
+# tests/test_measurement_error.py over offsets 0-19 in test_seeds_measurement_error.md,
 # the three z-bounded truth checks among them in benchmarks/results/test_seeds_truth_z.md; SBC
 # in benchmarks/results/test_seeds_sbc.md and sbc_negative_control.md).
 SEED_OFFSET = int(os.environ.get("BAYESCALE_TEST_SEED_OFFSET", "0"))
