@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("CheckResult", "check"), ".checks"),
     **dict.fromkeys(("CompareResult", "compare"), ".compare"),
     "configure": ".config",
+    **dict.fromkeys(("ExtrapolationPrior", "record_prior"), ".extrapolation"),
     **dict.fromkeys(("Crossover", "InversePrediction", "crossover", "inverse_predict",
                      "prob_better"), ".decisions"),
     **dict.fromkeys(("Diagnostics", "Fit", "SamplingWarning", "fit"), ".fit"),
@@ -48,10 +49,10 @@ __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's key
     "available_laws", "available_likelihoods", "Backtest", "backtest", "chain_predict", "check",
     "CheckResult", "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal",
     "configure", "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics",
-    "Fit", "fit", "get_law", "inverse_predict", "InversePrediction", "Law", "law_from_function",
-    "Likelihood", "load", "Model", "Param", "plots", "predict", "Prior", "prob_better",
-    "register_law", "register_likelihood", "report", "SamplingWarning", "sensitivity",
-    "simulate", "UnknownGroupError", "unregister_law", "unregister_likelihood",
+    "ExtrapolationPrior", "Fit", "fit", "get_law", "inverse_predict", "InversePrediction",
+    "Law", "law_from_function", "Likelihood", "load", "Model", "Param", "plots", "predict",
+    "Prior", "prob_better", "record_prior", "register_law", "register_likelihood", "report",
+    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law", "unregister_likelihood",
 ]
 
 
@@ -93,6 +94,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from .compare import CompareResult, compare
     from .config import configure
     from .decisions import Crossover, InversePrediction, crossover, inverse_predict, prob_better
+    from .extrapolation import ExtrapolationPrior, record_prior
     from .fit import Diagnostics, Fit, SamplingWarning, fit
     from .laws import (
         Law,

@@ -88,7 +88,8 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
                      z_new: dict = z_new) -> np.ndarray:
                 log_d = np.log(tokens_of(c, np.exp(log_n)))
                 values = graph_values(fit, codes, log_n.shape[1], z_new)
-                return fn(values | {"log_N": log_n, "log_D": log_d})[0]
+                return fn(values | {"log_N": log_n, "log_D": log_d,
+                                    "shift": np.zeros((1, log_n.shape[1]))})[0]
 
             top = np.log(c / flops_per_param_token) if tokens is None else np.log(c)
             lo, hi = np.full(n_samples(fit), 0.0), np.full(n_samples(fit), top)

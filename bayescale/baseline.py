@@ -92,6 +92,7 @@ class HuberBootstrap:
         values = {name: np.zeros((len(self.draws), 1)) for name in self._curve.inputs}
         values.update({f"loc_{p}": self.draws[:, [i]] for i, p in enumerate(self.free)})
         values.update({f"log_{k}": v for k, v in log_x.items()})
+        values["shift"] = np.zeros((1, len(data)))
         return np.exp(self._curve(values)[0])
 
 

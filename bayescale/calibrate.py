@@ -243,7 +243,9 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
              extrapolation: Any = True) -> Backtest:
     """Hold out runs, fit bayescale (and the Huber/L-BFGS/bootstrap baseline) on the rest,
     and score the held-out runs. ``extrapolation``: see :func:`run_fold` (default: the
-    extrapolation term learned with the record's prior, scored with and without it). Folds are submitted to ``executor`` when one is given (any
+    extrapolation term learned with the record's prior, scored with and without it; pass
+    ``bs.record_prior(exclude=(name,))[0]`` to learn the prior without the data set scored).
+    Folds are submitted to ``executor`` when one is given (any
     ``concurrent.futures.Executor``, e.g. ``ProcessPoolExecutor`` or a Dask client's
     ``get_executor()``), else run in this process."""
     frame = as_frame(data)

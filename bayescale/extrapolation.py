@@ -34,6 +34,7 @@ The posterior of ``(mu, tau)`` is computed on a grid (deterministic; no sampling
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -45,6 +46,7 @@ import pandas as pd
 from ._validate import DataError
 from .hierarchy import group_keys, nested_parts, top_columns
 from .intervals import eti_bounds, interval_score
+from .likelihoods import MEASUREMENT_ERROR
 
 if TYPE_CHECKING:
     from .fit import Fit
@@ -52,13 +54,13 @@ if TYPE_CHECKING:
 
 __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "scale_label",
            "link_values", "distances", "training_frame", "leave_future_out", "learn_risk",
-           "block_stats", "top_keys", "ORIGINS", "LFO_SAMPLING"]
+           "block_stats", "record_prior", "top_keys", "ORIGINS", "LFO_SAMPLING"]
 
 #: rolling origins: share of the fit's log-scale range the fold trains on
 ORIGINS = (0.55, 0.70, 0.85)
 #: NUTS settings of the leave-future-out refits (only predictive means and covariances are
-#: needed from them)
-LFO_SAMPLING = {"draws": 400, "tune": 400, "chains": 2}
+#: needed from them, so no refits after sampling problems)
+LFO_SAMPLING = {"draws": 400, "tune": 400, "chains": 2, "refits": 0, "sampler": "nutpie"}
 
 # grid of (mu, log tau): mu to +-1.5 per e-fold, finest (1e-3) near 0; tau from 1e-4 to 1
 MU = 1e-3 * np.sinh(np.linspace(-np.arcsinh(1500.0), np.arcsinh(1500.0), 241))
@@ -104,7 +106,16 @@ def training_frame(model: Model, design: Any) -> pd.DataFrame:
     """The fitted runs as a data frame (inputs, target, likelihood columns, group labels)."""
     out = {k: np.exp(v) for k, v in design.log_x.items()}
     out[model.target] = design.y
-    out.update(design.extra)
+    out.update({k: v for k, v in design.extra.items() if k != MEASUREMENT_ERROR})
+    me = model.measurement_error
+    if me is not None:  # columns that give back the fitted observed-scale errors exactly
+        m, y = design.extra[MEASUREMENT_ERROR], design.y
+        log = model.likelihood.observed_as == "log"
+        if me.se is not None:
+            out[me.se] = m * y if me.relative(model.likelihood) else m
+        else:
+            out[me.lo] = y * np.exp(-me.z * m) if log else y - me.z * m
+            out[me.hi] = y * np.exp(me.z * m) if log else y + me.z * m
     for col in model.grouping_columns:
         labels = np.asarray(design.levels[col], dtype=object)[design.codes[col]]
         if "/" in col:
@@ -181,12 +192,10 @@ def _normalised(log_mass: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def _log_marginal(loglik: np.ndarray, prior: ExtrapolationPrior) -> float:
-    lp = prior.log_density()
-    lp = lp - np.log(np.exp(lp - lp.max()).sum()) - lp.max()
-    joint = loglik + lp
-    top = joint.max()
-    return float(top + np.log(np.exp(joint - top).sum()))
+def _logsumexp(values: np.ndarray, axis: Any = None) -> Any:
+    top = np.max(values, axis=axis, keepdims=True)
+    out = top + np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True))
+    return np.squeeze(out, axis=axis) if axis is not None else float(out.squeeze())
 
 
 # ---------------------------------------------------------------------- the record
@@ -220,17 +229,13 @@ class Record:
         when at least two data sets have it, else all."""
         from scipy.optimize import minimize
 
-        exclude = {exclude} if isinstance(exclude, str) else set(exclude)
-        rows = self.blocks[~self.blocks["dataset"].isin(exclude)]
-        same = rows[rows["link"] == link]
-        if same["dataset"].nunique() >= 2:
-            rows = same
+        rows = self.rows(exclude=exclude, link=link)
         if rows.empty:
             raise ValueError("the record has no data sets left to learn a prior from")
-        units = [(ds, grid_loglik(part.to_dict("records")))
-                 for (ds, _), part in rows.groupby(["dataset", "unit"])]
+        groups = list(rows.groupby(["dataset", "unit"]))
+        loglik = np.stack([grid_loglik(part.to_dict("records")) for _, part in groups])
         per_dataset = rows.groupby("dataset")["unit"].nunique()
-        weights = np.array([1.0 / per_dataset[ds] for ds, _ in units])
+        weights = np.array([1.0 / per_dataset[ds] for (ds, _), _ in groups])
 
         def prior_of(theta: np.ndarray) -> ExtrapolationPrior:
             return ExtrapolationPrior(theta[0], max(np.exp(theta[1]), 2e-3),
@@ -238,9 +243,9 @@ class Record:
                                       source="record")
 
         def objective(theta: np.ndarray) -> float:
-            prior = prior_of(theta)
-            return -float(sum(w * _log_marginal(ll, prior) for w, (_, ll) in
-                              zip(weights, units, strict=True)))
+            lp = prior_of(theta).log_density()
+            joint = loglik + (lp - _logsumexp(lp))[None]
+            return -float(weights @ _logsumexp(joint, axis=(1, 2)))
 
         start = np.array([0.0, np.log(0.02), np.log(0.01), 0.0])
         best = minimize(objective, start, method="Nelder-Mead",
@@ -251,16 +256,28 @@ class Record:
                                   prior.spread_log_sd,
                                   source=f"record ({len(used)} data sets: {', '.join(used)})")
 
-    def max_distance(self, *, exclude: Sequence[str] | str = ()) -> float:
+    def rows(self, *, exclude: Sequence[str] | str = (), link: str = "log") -> pd.DataFrame:
+        """The blocks a prior for ``link`` learns from: without ``exclude``, of that link
+        when at least two data sets have it, else of every link."""
         exclude = {exclude} if isinstance(exclude, str) else set(exclude)
         rows = self.blocks[~self.blocks["dataset"].isin(exclude)]
+        same = rows[rows["link"] == link]
+        return same if same["dataset"].nunique() >= 2 else rows
+
+    def max_distance(self, *, exclude: Sequence[str] | str = (), link: str = "log") -> float:
+        """The largest distance the blocks of :meth:`rows` score."""
+        rows = self.rows(exclude=exclude, link=link)
         return float(rows["max_d"].max()) if len(rows) else 0.0
 
 
-def default_prior(model: Model) -> tuple[ExtrapolationPrior, float]:
-    """The record's prior for ``model``'s link and the largest distance it covers."""
+@functools.lru_cache(maxsize=8)
+def record_prior(exclude: tuple[str, ...] = (), link: str = "log"
+                 ) -> tuple[ExtrapolationPrior, float]:
+    """The shipped record's prior (:meth:`Record.prior`) and the largest distance it
+    covers, without the data sets in ``exclude``; computed once per process."""
     record = Record.load()
-    return record.prior(link=model.likelihood.link), record.max_distance()
+    return (record.prior(exclude=exclude, link=link),
+            record.max_distance(exclude=exclude, link=link))
 
 
 # ---------------------------------------------------------------------- leave-future-out
@@ -279,13 +296,11 @@ class Fold:
     divergences: int
 
     def blocks(self, weight: float) -> list[dict[str, float]]:
-        out = []
-        for g in np.unique(self.groups):
-            idx = np.flatnonzero((self.groups == g) & (self.d > 0))
-            if len(idx):
-                out.append(block_stats(self.e[idx], self.d[idx],
-                                       self.cov[np.ix_(idx, idx)], weight))
-        return out
+        """One block per group with runs beyond the origin, each of weight ``weight``."""
+        groups = [np.flatnonzero((self.groups == g) & (self.d > 0))
+                  for g in np.unique(self.groups)]
+        return [block_stats(self.e[idx], self.d[idx], self.cov[np.ix_(idx, idx)], weight)
+                for idx in groups if len(idx)]
 
 
 def _robust_var(x: np.ndarray) -> np.ndarray:
@@ -470,7 +485,7 @@ def learn_risk(fit: Fit, *, prior: ExtrapolationPrior | None = None,
         raise ValueError("this fit has no data (design) to learn its extrapolation risk from")
     model = fit.model
     if prior is None:
-        prior, record_distance = default_prior(model)
+        prior, record_distance = record_prior(link=model.likelihood.link)
     else:
         record_distance = 0.0
     train = training_frame(model, fit.design)

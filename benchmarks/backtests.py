@@ -81,16 +81,83 @@ def binomial_band(n: int, p: float, level: float = 0.9) -> tuple[float, float]:
     return float(binom.ppf(tail, n, p) / n), float(binom.ppf(1.0 - tail, n, p) / n)
 
 
-def run_case(args: tuple) -> Backtest:
-    """One case's backtest (module-level for the process pool; the model travels as a dict)."""
-    spec, data, holdout, fit_kwargs, bootstrap, starts = args
+def run_case(args: tuple) -> dict:
+    """One case's backtest (module-level for the process pool; the model travels as a dict)
+    as a ``summarise`` dict, kept in ``parts`` so that a rerun skips finished cases. The
+    extrapolation term's prior is the record's, learned without this case's data set."""
+    spec, data, holdout, fit_kwargs, bootstrap, starts, dataset, key, parts = args
+    done = Path(parts) / f"{key}.json"
+    if done.exists():
+        return json.loads(done.read_text())
     warnings.simplefilter("ignore")
-    return backtest(bs.Model.from_dict(spec), data, holdout=holdout, bootstrap=bootstrap,
-                    starts=starts, fit_kwargs=fit_kwargs, seed=0)
+    from bayescale.extrapolation import record_prior
+
+    model = bs.Model.from_dict(spec)
+    prior, _ = record_prior(exclude=(dataset,), link=model.likelihood.link)
+    start = time.perf_counter()
+    bt = backtest(model, data, holdout=holdout, bootstrap=bootstrap, starts=starts,
+                  fit_kwargs=fit_kwargs, seed=0, extrapolation=prior)
+    summary = summarise(bt, dataset) | {
+        "seconds": time.perf_counter() - start, "prior": prior.source,
+        "extrapolation": [f.get("extrapolation") for f in bt.folds]}
+    tmp = done.with_suffix(".tmp")
+    tmp.write_text(json.dumps(summary))
+    tmp.replace(done)
+    print(f"{key}: {summary['seconds']:.0f} s", file=sys.stderr, flush=True)
+    return summary
 
 
-def case_job(case: Case, fit_kwargs: dict, bootstrap: int, starts: int) -> tuple:
-    return (case.model.to_dict(), case.data, case.holdout, fit_kwargs, bootstrap, starts)
+def case_job(case: Case, fit_kwargs: dict, bootstrap: int, starts: int, key: str,
+             parts: Path) -> tuple:
+    return (case.model.to_dict(), case.data, case.holdout, fit_kwargs, bootstrap, starts,
+            case.dataset, key, str(parts))
+
+
+def pooled(summaries: Sequence[dict], dataset: str) -> dict:
+    """Several ``summarise`` dicts (e.g. one per RNSL curve) pooled: n-weighted scores,
+    PIT values concatenated."""
+    methods = list(dict.fromkeys(m for s in summaries for m in s["table"]))
+    table, pit = {}, {}
+    for method in methods:
+        parts = [s["table"][method] for s in summaries if method in s["table"]]
+        n = np.array([float(p["n"]) for p in parts])
+        table[method] = {k: float(np.average([float(p[k]) for p in parts], weights=n))
+                         for k in parts[0] if k != "n"} | {"n": int(n.sum())}
+        pit[method] = [v for s in summaries for v in s["pit"].get(method, [])]
+    return {"dataset": dataset, "table": table, "pit": pit}
+
+
+def run_all(quick: bool, fit_kwargs: dict, bootstrap: int, workers: int, parts: Path,
+            results: dict) -> pd.DataFrame:
+    """Every case in one process pool (the largest first); each data set's summary goes
+    into ``results`` keyed by its table label."""
+    largest = largest_cases()
+    rnsl = rnsl_cases(quick)
+    keys = [f"case{i}" for i in range(len(largest))] + \
+        [f"rnsl_{c.data['curve'].iloc[0]}".replace("/", "_") for c in rnsl]
+    jobs = [case_job(c, fit_kwargs, bootstrap, 16, k, parts)
+            for c, k in zip(largest, keys, strict=False)]
+    jobs += [case_job(c, fit_kwargs, bootstrap, 8, k, parts)
+             for c, k in zip(rnsl, keys[len(largest):], strict=True)]
+    order = sorted(range(len(jobs)),
+                   key=lambda i: -len(jobs[i][1]) * (10 if i < len(largest) else 1))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        done = dict(zip(order, pool.map(run_case, [jobs[i] for i in order]), strict=True))
+    rows = []
+    for i, case in enumerate(largest):
+        results[case.label] = done[i]
+        rows += summary_rows(case.label, done[i])
+    for dataset in sorted({c.dataset for c in rnsl}):
+        idx = [len(largest) + j for j, c in enumerate(rnsl) if c.dataset == dataset]
+        label = f"{rnsl[idx[0] - len(largest)].label} ({len(idx)} curves)"
+        summary = pooled([done[i] for i in idx], dataset)
+        results[label] = summary
+        for row in summary_rows(label, summary):
+            per_curve = [done[i]["table"][row["method"]]["rmse_log"] for i in idx
+                         if row["method"] in done[i]["table"]]
+            rows.append(row | {"rmse_log_curve_mean": float(np.mean(per_curve))})
+    return with_published(pd.DataFrame(rows))
 
 
 def summarise(backtests: Backtest | Sequence[Backtest], dataset: str = "") -> dict:
@@ -133,29 +200,6 @@ def summary_rows(label: str, summary: dict) -> list[dict]:
     return rows
 
 
-def run_rnsl(quick: bool, fit_kwargs: dict, bootstrap: int, workers: int,
-             results: dict | None = None) -> pd.DataFrame:
-    """RNSL, one backtest per curve, pooled by domain; each domain's summary goes into
-    ``results`` (keyed by its table label) when given."""
-    cases = rnsl_cases(quick)
-    jobs = [case_job(c, fit_kwargs, bootstrap, 8) for c in cases]
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        backtests = list(pool.map(run_case, jobs))
-    rows = []
-    for dataset in sorted({c.dataset for c in cases}):
-        sub = [(c, bt) for c, bt in zip(cases, backtests) if c.dataset == dataset]
-        label = f"{sub[0][0].label} ({len(sub)} curves)"
-        summary = summarise([bt for _, bt in sub], dataset)
-        if results is not None:
-            results[label] = summary
-        for row in summary_rows(label, summary):
-            per_curve = [bt.table().loc[row["method"], "rmse_log"] for _, bt in sub
-                         if row["method"] in bt.table().index]
-            rows.append(row | {"rmse_log_curve_mean": float(np.mean(per_curve))})
-    return with_published(pd.DataFrame(rows))
-
-
 def with_published(table: pd.DataFrame) -> pd.DataFrame:
     """The table with the published RNSL scores after each domain's rows (replacing any)."""
     table = table[~table["method"].str.startswith("published")]
@@ -168,22 +212,6 @@ def with_published(table: pd.DataFrame) -> pd.DataFrame:
                                     "rmse_log_curve_mean": float(value)}
                                    for name, value in published.items()]))
     return pd.concat([p for p in parts if len(p)], ignore_index=True)
-
-
-def run_largest(fit_kwargs: dict, bootstrap: int, results: dict | None = None
-                ) -> pd.DataFrame:
-    """The held-out-largest-run cases, one after another; each case's summary goes into
-    ``results`` (keyed by its label) when given."""
-    rows = []
-    for case in largest_cases():
-        start = time.perf_counter()
-        bt = run_case(case_job(case, fit_kwargs, bootstrap, 16))
-        summary = summarise(bt, case.dataset)
-        if results is not None:
-            results[case.label] = summary
-        rows += summary_rows(case.label, summary)
-        print(f"{case.label}: {time.perf_counter() - start:.0f} s", file=sys.stderr)
-    return pd.DataFrame(rows)
 
 
 def plot_calibration(results: Mapping[str, Any], path: str | Path) -> Path:
@@ -204,7 +232,7 @@ def plot_calibration(results: Mapping[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(len(summaries), ncols, figsize=(3.2 * ncols, 2.7 * len(summaries)),
                              squeeze=False)
     nominal = np.array(NOMINAL)
-    for row, (label, summary) in zip(axes, summaries.items()):
+    for row, (label, summary) in zip(axes, summaries.items(), strict=True):
         ax = row[0]
         n = max(int(s["n"]) for s in summary["table"].values())
         band = np.array([binomial_band(n, p) for p in nominal])
@@ -215,7 +243,7 @@ def plot_calibration(results: Mapping[str, Any], path: str | Path) -> Path:
             ax.plot(nominal, cover, "o-", color=colors[method], ms=4)
         ax.set(xlim=(0.45, 1), ylim=(0, 1.02), xlabel="nominal", ylabel="coverage")
         ax.set_title(f"{label}\ngrey: binomial 90% band, n={n}", fontsize=7, loc="left")
-        for ax, method in zip(row[1:], methods):
+        for ax, method in zip(row[1:], methods, strict=True):
             pit = np.asarray(summary["pit"].get(method, []), dtype=float)
             if not len(pit):
                 ax.set_axis_off()
@@ -242,6 +270,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="every 8th RNSL curve, fewer draws")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--parts", default="/tmp/bayescale_backtest_parts",
+                        help="one file per finished case (a rerun skips those)")
     parser.add_argument("--render", action="store_true",
                         help="re-render backtests.md from backtests.json (published scores "
                              "re-attached) and calibration.png from backtests_calibration.json, "
@@ -261,8 +291,9 @@ def main() -> None:
     bootstrap = 100 if args.quick else 200
     start = time.perf_counter()
     results: dict = {}
-    table = pd.concat([run_largest(fit_kwargs, bootstrap, results),
-                       run_rnsl(args.quick, fit_kwargs, bootstrap, args.workers, results)])
+    parts = Path(args.parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    table = run_all(args.quick, fit_kwargs, bootstrap, args.workers, parts, results)
     seconds = time.perf_counter() - start
     write(out, table, f"# Backtests ({seconds:.0f} s)", results)
     print(f"wall time {seconds:.0f} s", file=sys.stderr)

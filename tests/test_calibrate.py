@@ -70,7 +70,8 @@ def test_backtest_largest_runs_well_specified(families):
         bt = backtest(model, families, holdout="largest:5", bootstrap=50, starts=8,
                       fit_kwargs=FAST, seed=seed_for(1))
     table = bt.table()
-    assert bt.n_heldout == 20 and set(table.index) == {"bayescale", "baseline"}
+    assert bt.n_heldout == 20 and set(table.index) == {
+        "bayescale", "bayescale (no extrapolation term)", "baseline"}
     # Data simulated from the fitted model: 90% intervals should cover ~90% of 20 runs;
     # binomial sd is 0.067, so [0.7, 1.0] is a 3-sd band.
     assert 0.7 <= table.loc["bayescale", "coverage_90"] <= 1.0, table

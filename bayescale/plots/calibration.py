@@ -23,7 +23,7 @@ __all__ = ["plot_calibration", "plot_pit"]
 
 
 def _methods(backtest: Backtest, methods: Sequence[str] | None) -> list[str]:
-    have = [m for m in ("bayescale", "baseline") if any(m in f for f in backtest.folds)]
+    have = list(backtest.table().index)
     if methods is None:
         return have
     missing = [m for m in methods if m not in have]
