@@ -52,7 +52,8 @@ __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's key
     "ExtrapolationPrior", "Fit", "fit", "get_law", "inverse_predict", "InversePrediction",
     "Law", "law_from_function", "Likelihood", "load", "Model", "Param", "plots", "predict",
     "Prior", "prob_better", "record_prior", "register_law", "register_likelihood", "report",
-    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law", "unregister_likelihood",
+    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law",
+    "unregister_likelihood",
 ]
 
 
