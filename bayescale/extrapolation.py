@@ -60,7 +60,7 @@ __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "sc
 ORIGINS = (0.55, 0.70, 0.85)
 #: NUTS settings of the leave-future-out refits (only predictive means and covariances are
 #: needed from them, so no refits after sampling problems)
-LFO_SAMPLING = {"draws": 400, "tune": 400, "chains": 2, "refits": 0, "sampler": "nutpie"}
+LFO_SAMPLING = {"draws": 400, "tune": 400, "chains": 2, "refits": 0}
 
 # grid of (mu, log tau): mu to +-1.5 per e-fold, finest (1e-3) near 0; tau from 1e-4 to 1
 MU = 1e-3 * np.sinh(np.linspace(-np.arcsinh(1500.0), np.arcsinh(1500.0), 241))

@@ -33,6 +33,7 @@ from .build import (
     structure_key,
 )
 from .config import configure_once
+from .extrapolation import learn_risk, scale_label
 from .graph import law_fingerprint
 from .hierarchy import by_name
 from .intervals import ci_probs, median_interval
@@ -456,10 +457,18 @@ class Fit:
         status = "ok" if d.ok else "PROBLEMS: " + "; ".join(d.problems())
         refits = (f"; refitted {d.refits}x after sampling problems (diagnostics.history)"
                   if d.refits else "")
-        return (f"bayescale.Fit  {self.model.law.formula}\n  {d.chains} chains x {d.draws} "
+        text = (f"bayescale.Fit  {self.model.law.formula}\n  {d.chains} chains x {d.draws} "
                 f"draws ({d.sampler}, {d.sampling_seconds:.1f} s){refits}; divergences "
                 f"{d.divergences}, max R-hat {d.max_rhat:.4f}, min ESS bulk "
                 f"{d.min_ess_bulk:.0f}; {status}")
+        if "extrapolation" in self._cache:
+            risk = self._cache["extrapolation"].summary()
+            text += (f"\n  extrapolation term (per e-fold of {scale_label(self.model)} beyond "
+                     f"the data, {self.model.likelihood.link} scale): drift "
+                     f"{risk.loc['drift mu', 'median']:+.4f}, spread "
+                     f"{risk.loc['spread tau', 'median']:.4f} (posterior medians; "
+                     f"{self._cache['extrapolation'].folds} leave-future-out folds)")
+        return text
 
     # ------------------------------------------------------------------ model criticism
     def pymc_model(self) -> pm.Model:
@@ -496,8 +505,6 @@ class Fit:
         fit's data (three rolling origins) combined with ``prior`` (default: the empirical
         prior of the published record). Learned on first use, then kept (and saved with the
         fit); ``refresh=True`` or another ``prior`` learns it again."""
-        from .extrapolation import learn_risk
-
         if refresh or prior is not None or "extrapolation" not in self._cache:
             self._cache["extrapolation"] = learn_risk(self, prior=prior, seed=seed)
         return self._cache["extrapolation"]
