@@ -5,7 +5,10 @@ Every quantity is computed from :func:`bayescale.predict.predict` with ``kind="d
 uses the fit's own law graph, and draws are paired: draw ``s`` of group ``a`` and draw ``s`` of
 group ``b`` come from the same posterior sample (shared parameters, such as a common exponent,
 cancel in their difference). A new group (``new_groups=True``) is drawn once per posterior
-sample from the population distribution; ``seed`` makes that draw reproducible.
+sample from the population distribution; ``seed`` makes that draw reproducible. The
+extrapolation term (:mod:`bayescale.extrapolation`) is not included: these compare and invert
+the fitted laws' curves (a term with independent slopes per group would not cancel in a
+paired difference, and it is not yet calibrated for that use).
 """
 
 from __future__ import annotations
@@ -110,8 +113,8 @@ def _pair_draws(fit: Fit, a: Mapping[str, Any], b: Mapping[str, Any], rows: pd.D
     """Draws (sample, row) of groups ``a`` and ``b`` at the same rows, from one predict call
     (so draw ``s`` of both uses posterior sample ``s`` and the same new-group draws)."""
     frame = pd.concat([rows.assign(**a), rows.assign(**b)], ignore_index=True)
-    out = draws_matrix(predict(fit, frame, new_groups=new_groups, seed=seed,
-                               kind="draws")["predictions"][kind])
+    out = draws_matrix(predict(fit, frame, new_groups=new_groups, seed=seed, kind="draws",
+                               extrapolation=False)["predictions"][kind])
     if np.isnan(out).any():  # a new observation needs a column the rows lack
         lik = fit.model.likelihood
         raise ValueError(f"kind={kind!r}: likelihood {lik.name} needs column(s) "
@@ -334,7 +337,8 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
 
     def evaluate(log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = inputs_frame(fit, along, np.exp(log_x), fixed).assign(**group)
-        out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws")["predictions"]
+        out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws",
+                      extrapolation=False)["predictions"]
         return draws_matrix(out["curve"]), draws_matrix(out["obs"])
 
     grid = np.linspace(np.log(lo_hi[0]), np.log(lo_hi[1]), n_grid)

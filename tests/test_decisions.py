@@ -66,8 +66,10 @@ def accuracy_fit():
 
 
 def curve_at(fit, xs, group, **kwargs):
-    """Draw s of the curve at its own input xs[s] (s < len(xs)), from predict."""
-    out = fit.predict(pd.DataFrame({"C": xs, **group}), kind="draws", **kwargs)
+    """Draw s of the curve at its own input xs[s] (s < len(xs)), from predict (without the
+    extrapolation term, as the decision functions)."""
+    out = fit.predict(pd.DataFrame({"C": xs, **group}), kind="draws", extrapolation=False,
+                      **kwargs)
     return draws_matrix(out["predictions"]["curve"])[np.arange(len(xs)), np.arange(len(xs))]
 
 
