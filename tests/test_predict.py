@@ -84,6 +84,7 @@ def test_summary_on_natural_scale(chinchilla_replication):
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
 def test_save_load_identical_draws(pooled_fit, tmp_path, suffix):
+    pooled_fit.extrapolation_risk()   # learned before saving: the file carries it
     path = pooled_fit.save(tmp_path / f"fit{suffix}")
     again = bs.load(path)
     for name in pooled_fit.posterior.data_vars:
