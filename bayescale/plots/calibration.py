@@ -23,7 +23,8 @@ __all__ = ["plot_calibration", "plot_pit"]
 
 
 def _methods(backtest: Backtest, methods: Sequence[str] | None) -> list[str]:
-    have = list(backtest.table().index)
+    have = [m for m in ("bayescale", "bayescale (no extrapolation term)", "baseline")
+            if any(m in f for f in backtest.folds)]
     if methods is None:
         return have
     missing = [m for m in methods if m not in have]
