@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import DataError, as_frame
+from .extrapolation import log_scale
 from .hierarchy import group_keys, top_columns
 from .intervals import eti_bounds, interval_score
 from .model import Model
@@ -75,11 +76,7 @@ def _axis_values(model: Model, frame: pd.DataFrame, axis: str | None) -> np.ndar
         if axis not in frame.columns:
             raise DataError(f"axis column {axis!r} not in the data ({list(frame.columns)})")
         return pd.to_numeric(frame[axis]).to_numpy(dtype=float)
-    inputs = model.law.inputs
-    if {"N", "D"} <= set(inputs):
-        return frame["N"].to_numpy(dtype=float) * frame["D"].to_numpy(dtype=float)
-    name = "C" if "C" in inputs else inputs[0]
-    return frame[name].to_numpy(dtype=float)
+    return np.exp(log_scale(model, frame))   # the scale extrapolation distances are in
 
 
 def _folds(model: Model, frame: pd.DataFrame, holdout: Holdout, axis: str | None

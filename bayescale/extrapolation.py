@@ -35,6 +35,7 @@ The posterior of ``(mu, tau)`` is computed on a grid (deterministic; no sampling
 from __future__ import annotations
 
 import functools
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import logsumexp
 
 from ._validate import DataError
 from .hierarchy import group_keys, nested_parts, top_columns
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "scale_label",
            "link_values", "distances", "training_frame", "leave_future_out", "learn_risk",
-           "block_stats", "record_prior", "top_keys", "ORIGINS", "LFO_SAMPLING"]
+           "block_stats", "robust_variance", "record_prior", "top_keys", "ORIGINS", "LFO_SAMPLING"]
 
 #: rolling origins: share of the fit's log-scale range the fold trains on
 ORIGINS = (0.55, 0.70, 0.85)
@@ -192,10 +194,7 @@ def _normalised(log_mass: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def _logsumexp(values: np.ndarray, axis: Any = None) -> Any:
-    top = np.max(values, axis=axis, keepdims=True)
-    out = top + np.log(np.sum(np.exp(values - top), axis=axis, keepdims=True))
-    return np.squeeze(out, axis=axis) if axis is not None else float(out.squeeze())
+
 
 
 # ---------------------------------------------------------------------- the record
@@ -244,8 +243,8 @@ class Record:
 
         def objective(theta: np.ndarray) -> float:
             lp = prior_of(theta).log_density()
-            joint = loglik + (lp - _logsumexp(lp))[None]
-            return -float(weights @ _logsumexp(joint, axis=(1, 2)))
+            joint = loglik + (lp - logsumexp(lp))[None]
+            return -float(weights @ logsumexp(joint, axis=(1, 2)))
 
         start = np.array([0.0, np.log(0.02), np.log(0.01), 0.0])
         best = minimize(objective, start, method="Nelder-Mead",
@@ -303,8 +302,10 @@ class Fold:
                 for idx in groups if len(idx)]
 
 
-def _robust_var(x: np.ndarray) -> np.ndarray:
-    q75, q25 = np.nanpercentile(x, [75, 25], axis=0)
+def robust_variance(x: np.ndarray) -> np.ndarray:
+    """``(IQR / 1.349)^2`` per column (the variance of a normal with that interquartile
+    range), robust to the heavy tails of Student-t draws."""
+    q75, q25 = np.percentile(x, [75, 25], axis=0)
     return ((q75 - q25) / 1.349) ** 2
 
 
@@ -338,7 +339,7 @@ def _fold(model: Model, train: pd.DataFrame, future: pd.DataFrame, origin: float
     link_obs = link_values(model, obs, trials)
     link_y = link_values(model, frame[model.target].to_numpy(dtype=float), trials)
     finite = np.isfinite(link_curve).all(axis=0) & np.isfinite(link_y)
-    noise = _robust_var(link_obs - link_curve)
+    noise = robust_variance(link_obs - link_curve)
     centred = link_curve - link_curve.mean(axis=0)
     cov = centred.T @ centred / max(len(centred) - 1, 1) + np.diag(noise)
     keep = np.flatnonzero(finite)
@@ -386,9 +387,9 @@ class ExtrapolationRisk:
 
     def draws(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``n`` draws of ``(mu, tau)`` from the grid posterior (uniform within a cell)."""
-        mass = self.posterior.ravel()
-        cell = rng.choice(mass.size, size=n, p=mass)
-        i, j = np.unravel_index(cell, self.posterior.shape)
+        post = self.posterior
+        cell = rng.choice(post.size, size=n, p=post.ravel())
+        i, j = np.unravel_index(cell, post.shape)
         dmu = np.gradient(MU)[i]
         mu = MU[i] + (rng.random(n) - 0.5) * dmu
         log_tau = LOG_TAU[j] + (rng.random(n) - 0.5) * (LOG_TAU[1] - LOG_TAU[0])
@@ -436,7 +437,7 @@ class ExtrapolationRisk:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExtrapolationRisk:
         cal = d.get("calibration")
-        frame = pd.read_json(__import__("io").StringIO(json.dumps(cal)), orient="split") \
+        frame = pd.read_json(io.StringIO(json.dumps(cal)), orient="split") \
             if cal else pd.DataFrame()
         return cls(ExtrapolationPrior(**d["prior"]), list(d["blocks"]),
                    float(d["covered_distance"]), frame, int(d.get("folds", 0)))

@@ -27,7 +27,7 @@ import xarray as xr
 from ._validate import DataError, DataWarning, as_frame, group_labels
 from .build import canonical_frame
 from .coordinates import coordinates
-from .extrapolation import distances, link_values, top_keys, training_frame
+from .extrapolation import distances, link_values, robust_variance, top_keys, training_frame
 from .graph import curve_and_aux, row_parameters, row_values, shifted_log_mean
 from .hierarchy import effect_name, sd_name
 from .intervals import ci_probs, interval_columns
@@ -299,8 +299,7 @@ def discrepancy_slopes(fit: Fit, frame: pd.DataFrame, rng: np.random.Generator, 
     distance = row_distances(fit, frame)
     if not enabled or not (distance > 0).any():
         return distance, None, None, None
-    risk = fit.extrapolation_risk(prior=prior) if prior is not None \
-        else fit.extrapolation_risk()
+    risk = fit.extrapolation_risk(prior=prior)
     slopes, index = risk.slopes(top_keys(fit.model, frame).to_numpy(), n_samples(fit),
                                 np.random.default_rng(rng.integers(2**63)))
     return distance, risk, slopes, index
@@ -324,10 +323,9 @@ def sources_of_spread(fit: Fit, draws: Draws, shift: np.ndarray | None,
     model = fit.model
     with np.errstate(invalid="ignore"):
         curve = link_values(model, draws.curve, trials)
-        q75, q25 = np.percentile(link_values(model, draws.obs, trials) - curve, [75, 25], axis=0)
+        noise = np.sqrt(robust_variance(link_values(model, draws.obs, trials) - curve))
         if shift is not None:
             curve = curve - shift
-        noise = (q75 - q25) / 1.349
         var_curve = np.var(curve, axis=0)
     extra = np.zeros(curve.shape[1]) if shift is None else np.std(shift, axis=0)
     return {"sd_noise": noise, "sd_parameters": np.sqrt(var_curve), "sd_extrapolation": extra}
