@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("UnknownGroupError", "predict"), ".predict"),
     "Prior": ".priors",
     "sensitivity": ".sensitivity",
+    **dict.fromkeys(("Stack", "stack"), ".stacking"),
 }
 
 __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's keys
@@ -52,8 +53,8 @@ __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's key
     "ExtrapolationPrior", "Fit", "fit", "get_law", "inverse_predict", "InversePrediction",
     "Law", "law_from_function", "Likelihood", "load", "Model", "Param", "plots", "predict",
     "Prior", "prob_better", "record_prior", "register_law", "register_likelihood", "report",
-    "SamplingWarning", "sensitivity", "simulate", "UnknownGroupError", "unregister_law",
-    "unregister_likelihood",
+    "SamplingWarning", "sensitivity", "simulate", "Stack", "stack", "UnknownGroupError",
+    "unregister_law", "unregister_likelihood",
 ]
 
 
@@ -117,3 +118,4 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from .predict import UnknownGroupError, predict
     from .priors import Prior
     from .sensitivity import sensitivity
+    from .stacking import Stack, stack

@@ -20,7 +20,7 @@ import xarray as xr
 if TYPE_CHECKING:
     from .fit import Fit
 
-__all__ = ["compare", "CompareResult"]
+__all__ = ["compare", "CompareResult", "check_same_runs"]
 
 
 
@@ -44,6 +44,12 @@ def _check_same_data(fits: Mapping[str, Fit]) -> None:
     if len(set(kinds.values())) > 1:
         raise ValueError(f"cannot compare likelihoods on counts with likelihoods on a continuous "
                          f"target (densities and probabilities are not on one scale): {kinds}")
+    check_same_runs(fits, "PSIS-LOO")
+
+
+def check_same_runs(fits: Mapping[str, Fit], method: str) -> None:
+    """Raise ValueError naming two models (the first and another) whose observed runs differ
+    in number, in observed values or in a shared input; ``method`` names what needs them."""
     names = list(fits)
     first = names[0]
     ref = _observed_natural(fits[first])
@@ -51,7 +57,7 @@ def _check_same_data(fits: Mapping[str, Fit]) -> None:
         y = _observed_natural(fits[name])
         if y.shape != ref.shape:
             raise ValueError(f"models {first!r} and {name!r} were fitted to different data: "
-                             f"{ref.size} vs {y.size} observed runs; PSIS-LOO compares models "
+                             f"{ref.size} vs {y.size} observed runs; {method} compares models "
                              "fitted to the same runs")
         bad = ~np.isclose(y, ref, rtol=1e-9, atol=0.0)
         if bad.any():
@@ -59,7 +65,7 @@ def _check_same_data(fits: Mapping[str, Fit]) -> None:
             shown = ", ".join(f"run {i}: {ref[i]:.6g} vs {y[i]:.6g}" for i in rows[:5])
             raise ValueError(f"models {first!r} and {name!r} were fitted to different data: "
                              f"observed values differ in {rows.size} run(s) ({shown}); "
-                             "PSIS-LOO compares models fitted to the same runs")
+                             f"{method} compares models fitted to the same runs")
         d0, d1 = fits[first].design, fits[name].design
         if d0 is not None and d1 is not None:
             for inp in sorted(set(d0.log_x) & set(d1.log_x)):

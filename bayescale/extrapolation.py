@@ -56,8 +56,9 @@ if TYPE_CHECKING:
     from .model import Model
 
 __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "scale_label",
-           "link_values", "distances", "training_frame", "leave_future_out", "learn_risk",
-           "block_stats", "robust_variance", "record_prior", "top_keys", "ORIGINS", "LFO_SAMPLING"]
+           "link_values", "distances", "training_frame", "leave_future_out", "fit_folds",
+           "learn_risk", "block_stats", "robust_variance", "record_prior", "top_keys", "ORIGINS",
+           "LFO_SAMPLING"]
 
 #: rolling origins: share of the fit's log-scale range the fold trains on
 ORIGINS = (0.55, 0.70, 0.85)
@@ -310,6 +311,7 @@ class Fold:
     link_obs: np.ndarray           # (samples, scored runs): observation draws, link scale
     link_y: np.ndarray
     divergences: int
+    rows: np.ndarray               # scored runs' positions in the frame leave_future_out took
 
     def blocks(self, weight: float) -> list[dict[str, float]]:
         """One block per group with runs beyond the origin, each of weight ``weight``."""
@@ -363,13 +365,16 @@ def _fold(model: Model, train: pd.DataFrame, future: pd.DataFrame, origin: float
     return Fold(origin, len(train), distances(model, train, future)[keep],
                 (link_y - link_curve.mean(axis=0))[keep],
                 top_keys(model, future).to_numpy()[keep], cov[np.ix_(keep, keep)],
-                link_obs[:, keep], link_y[keep], fit.diagnostics.divergences)
+                link_obs[:, keep], link_y[keep], fit.diagnostics.divergences,
+                future.index.to_numpy()[keep])
 
 
 def leave_future_out(model: Model, data: pd.DataFrame, *, origins: Sequence[float] = ORIGINS,
                      seed: int = 0, sampling: Mapping[str, Any] | None = None) -> list[Fold]:
     """Refit ``model`` on the runs below each rolling origin (a share of the data's
-    log-scale range) and score the runs beyond it; origins without enough runs are skipped."""
+    log-scale range) and score the runs beyond it; origins without enough runs are skipped.
+    Each fold's ``rows`` are positions in ``data``."""
+    data = data.reset_index(drop=True)
     scale = log_scale(model, data)
     lo, hi = scale.min(), scale.max()
     folds = []
@@ -380,6 +385,23 @@ def leave_future_out(model: Model, data: pd.DataFrame, *, origins: Sequence[floa
         if fold is not None and len(fold.e):
             folds.append(fold)
     return folds
+
+
+def fit_folds(fit: Fit, *, origins: Sequence[float] = ORIGINS, seed: int = 0,
+              sampling: Mapping[str, Any] | None = None) -> list[Fold]:
+    """:func:`leave_future_out` on the fit's own runs (:func:`training_frame`), refitted
+    once per ``(origins, seed, sampling)`` and kept on the fit (``fit._cache["lfo_folds"]``),
+    so the learned risk and :func:`bayescale.stacking.stack` share the refits. Fold rows are
+    positions in the fitted runs."""
+    if fit.design is None:
+        raise ValueError("this fit has no data (design) to refit leave-future-out folds on")
+    key = (tuple(float(o) for o in origins), int(seed),
+           tuple(sorted({**LFO_SAMPLING, **(sampling or {})}.items())))
+    cache = fit._cache.setdefault("lfo_folds", {})
+    if key not in cache:
+        cache[key] = leave_future_out(fit.model, training_frame(fit.model, fit.design),
+                                      origins=origins, seed=seed, sampling=sampling)
+    return cache[key]
 
 
 # ---------------------------------------------------------------------- the learned risk
@@ -506,8 +528,7 @@ def learn_risk(fit: Fit, *, prior: ExtrapolationPrior | None = None,
         prior, record_distance = record_prior(link=model.likelihood.link)
     else:
         record_distance = 0.0
-    train = training_frame(model, fit.design)
-    folds = leave_future_out(model, train, origins=origins, seed=seed, sampling=sampling)
+    folds = fit_folds(fit, origins=origins, seed=seed, sampling=sampling)
     weight = 1.0 / max(len(folds), 1)
     blocks = [b for f in folds for b in f.blocks(weight)]
     own = max((b["max_d"] for b in blocks), default=0.0)
