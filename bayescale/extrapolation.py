@@ -25,9 +25,8 @@ The variance grows as ``tau^2 d^2``; inside the data (``d = 0``) nothing changes
   ``1 / folds``.
 * **the published record** (:class:`Record`): the same blocks, computed once on every shipped
   data set and each of Revisiting Neural Scaling Laws' curves, give an empirical prior
-  ``mu ~ Normal(m_mu, s_mu)``, ``log tau ~ Normal(m_tau, s_tau)``: the predictive of a new data
-  set's ``(mu, tau)`` under a hierarchy over the record's data sets, hyperparameters integrated
-  out (each data set weighs 1, whatever its number of curves). Evaluated
+  ``mu ~ Normal(m_mu, s_mu)``, ``log tau ~ Normal(m_tau, s_tau)`` fitted by marginal likelihood
+  across data sets (each data set weighs 1, whatever its number of curves). Evaluated
   leave-one-data-set-out: ``Record.prior(exclude=...)`` learns without that data set.
 
 The posterior of ``(mu, tau)`` is computed on a grid (deterministic; no sampling).
@@ -70,9 +69,6 @@ LFO_SAMPLING = {"draws": 400, "tune": 400, "chains": 2, "refits": 0}
 MU = 1e-3 * np.sinh(np.linspace(-np.arcsinh(1500.0), np.arcsinh(1500.0), 241))
 LOG_TAU = np.linspace(np.log(1e-4), np.log(1.0), 93)
 _LOG_DMU = np.log(np.gradient(MU))
-#: grid of the record's hyperparameters (m_mu, s_mu, m_tau, s_tau), see :meth:`Record.prior`
-HYPER_GRID = (np.linspace(-0.03, 0.03, 13), np.geomspace(1e-3, 0.1, 15),
-              np.linspace(np.log(1e-3), np.log(0.1), 15), np.geomspace(0.1, 3.0, 12))
 
 
 # ---------------------------------------------------------------------- distances and links
@@ -199,9 +195,6 @@ def _normalised(log_mass: np.ndarray) -> np.ndarray:
     return mass / mass.sum()
 
 
-def _row_normalised(log_mass: np.ndarray) -> np.ndarray:
-    """Each row's mass, normalised to sum to 1."""
-    return np.exp(log_mass - logsumexp(log_mass, axis=-1, keepdims=True))
 
 
 
@@ -231,19 +224,11 @@ class Record:
 
     def prior(self, *, exclude: Sequence[str] | str = (), link: str = "log"
               ) -> ExtrapolationPrior:
-        """The prior of a new data set's ``(mu, tau)``: the record's predictive under a
-        hierarchy over units, without the data sets in ``exclude`` (units of the same
-        ``link`` when at least two data sets have it, else all).
+        """Empirical prior fitted by marginal likelihood over the record's units (each data
+        set weighs 1), without the data sets in ``exclude``; units of the same ``link``
+        when at least two data sets have it, else all."""
+        from scipy.optimize import minimize
 
-        Each unit ``u`` has its own ``(mu_u, tau_u)``, ``mu_u ~ Normal(m_mu, s_mu)``,
-        ``log tau_u ~ Normal(m_tau, s_tau)``. The hyperparameters get a posterior on a grid
-        (:data:`HYPER_GRID`; ``m_mu ~ Normal(0, 0.02)``, ``s_mu ~ HalfNormal(0.03)``,
-        ``m_tau`` flat over ``log 1e-3 .. log 0.1``, ``s_tau ~ HalfNormal(1.5)``) from each
-        unit's marginal likelihood ``p(blocks_u | m, s) = sum over the (mu, tau) grid``,
-        raised to ``1 / units of its data set`` so that each data set weighs 1. The result
-        is the predictive of a new unit's ``(mu, tau)``, summarised by its mean and sd (of
-        ``mu`` and of ``log tau``): with ten data sets the hyperparameters are uncertain,
-        and integrating them out widens the prior where a point estimate would not."""
         rows = self.rows(exclude=exclude, link=link)
         if rows.empty:
             raise ValueError("the record has no data sets left to learn a prior from")
@@ -251,26 +236,24 @@ class Record:
         loglik = np.stack([grid_loglik(part.to_dict("records")) for _, part in groups])
         per_dataset = rows.groupby("dataset")["unit"].nunique()
         weights = np.array([1.0 / per_dataset[ds] for (ds, _), _ in groups])
-        top = loglik.max(axis=(1, 2))
-        lik = np.exp(loglik - top[:, None, None])
 
-        m_mu, s_mu = (a.ravel() for a in np.meshgrid(*HYPER_GRID[:2], indexing="ij"))
-        m_tau, s_tau = (a.ravel() for a in np.meshgrid(*HYPER_GRID[2:], indexing="ij"))
-        mu_mass = _row_normalised(-0.5 * ((MU[None] - m_mu[:, None]) / s_mu[:, None]) ** 2
-                                  + _LOG_DMU[None])
-        tau_mass = _row_normalised(-0.5 * ((LOG_TAU[None] - m_tau[:, None])
-                                           / s_tau[:, None]) ** 2)
-        marginal = np.einsum("ai,uib->uab", mu_mass, lik @ tau_mass.T)
-        log_post = np.einsum("u,uab->ab", weights, np.log(np.maximum(marginal, 1e-300)))
-        log_post += (-0.5 * (m_mu / 0.02) ** 2 - 0.5 * (s_mu / 0.03) ** 2 + np.log(s_mu))[:, None]
-        log_post += (-0.5 * (s_tau / 1.5) ** 2 + np.log(s_tau))[None, :]
-        post = _normalised(log_post)
-        p_mu, p_tau = post.sum(axis=1) @ mu_mass, post.sum(axis=0) @ tau_mass
-        mean_mu, mean_log_tau = p_mu @ MU, p_tau @ LOG_TAU
+        def prior_of(theta: np.ndarray) -> ExtrapolationPrior:
+            return ExtrapolationPrior(theta[0], max(np.exp(theta[1]), 2e-3),
+                                      np.exp(theta[2]), max(np.exp(theta[3]), 0.25),
+                                      source="record")
+
+        def objective(theta: np.ndarray) -> float:
+            lp = prior_of(theta).log_density()
+            joint = loglik + (lp - logsumexp(lp))[None]
+            return -float(weights @ logsumexp(joint, axis=(1, 2)))
+
+        start = np.array([0.0, np.log(0.02), np.log(0.01), 0.0])
+        best = minimize(objective, start, method="Nelder-Mead",
+                        options={"xatol": 1e-3, "fatol": 1e-4, "maxiter": 600})
+        prior = prior_of(best.x)
         used = sorted(rows["dataset"].unique())
-        return ExtrapolationPrior(float(mean_mu), float(np.sqrt(p_mu @ (MU - mean_mu) ** 2)),
-                                  float(np.exp(mean_log_tau)),
-                                  float(np.sqrt(p_tau @ (LOG_TAU - mean_log_tau) ** 2)),
+        return ExtrapolationPrior(prior.drift_mean, prior.drift_sd, prior.spread_median,
+                                  prior.spread_log_sd,
                                   source=f"record ({len(used)} data sets: {', '.join(used)})")
 
     def rows(self, *, exclude: Sequence[str] | str = (), link: str = "log") -> pd.DataFrame:
