@@ -1,5 +1,12 @@
 """Compute-optimal allocation: ``N*(C)``, ``D*(C)``, ``D*/N*`` and the loss there, per posterior
-draw, from the fit's predictive graph (:class:`bayescale.predict.PredictiveFunction`)."""
+draw, from the fit's predictive graph (:class:`bayescale.predict.PredictiveFunction`).
+
+Beyond the fitted runs the loss carries the extrapolation term of
+:mod:`bayescale.extrapolation`, as predictions do: ``log L = log L_law + d b`` with
+``d = max(0, log N + log D - log s_max)`` and one slope ``b`` per posterior draw and group.
+Under ``D = C / (k N)`` the distance is the same for every ``N`` of a budget, so the term
+widens the band of ``L*`` and leaves ``N*``, ``D*`` and ``D*/N*`` exactly as they are.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .extrapolation import largest_scale, top_keys
 from .intervals import ci_probs, interval_columns
 from .predict import (
     POPULATION,
+    fitted_runs,
     graph_values,
     group_codes,
     n_samples,
@@ -59,14 +68,19 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
                     ci_prob: float | Sequence[float] | None = None,
                     flops_per_param_token: float = 6.0,
                     tokens: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-                    seed: int | None = None, kind: Literal["summary", "draws"] = "summary"
-                    ) -> pd.DataFrame | xr.Dataset:
+                    seed: int | None = None, kind: Literal["summary", "draws"] = "summary",
+                    extrapolation: bool = True) -> pd.DataFrame | xr.Dataset:
     """Compute-optimal allocation ``N*(C)``, ``D*(C)``, ``D*/N*`` and the loss there.
 
-    Minimises the law's curve ``L(N, D(C, N))`` over ``N`` for every posterior draw, with
+    Minimises the loss ``L(N, D(C, N))`` over ``N`` for every posterior draw, with
     ``D = C / (k N)`` (``k = flops_per_param_token = 6``) unless ``tokens(C, N)`` is given.
     ``groups="all"`` gives the population ("a typical group") and every known group;
     ``"population"`` only the former; a mapping ``{column: level}`` one group.
+
+    ``extrapolation=True`` (the default) adds the learned risk of the law being wrong beyond
+    the fitted runs (module docstring); ``loss_opt`` is then the loss a run at the optimum
+    would reach, and summaries carry ``extrapolation_distance`` (e-folds of ``N D`` beyond
+    the group's largest run, at the median optimum). ``False`` gives the law's own frontier.
     """
     law = fit.model.law
     if set(law.inputs) != {"N", "D"}:
@@ -78,18 +92,26 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
         raise ValueError(f"compute budgets must be finite and > 0, got {budgets}")
     settings = _group_settings(fit, groups)
     rng = np.random.default_rng(seed)
-    fn = predictive_function(fit, per_draw=True, with_obs=False)
+    fn = predictive_function(fit, per_draw=True, with_obs=False, shifted=True)
     tokens_of = tokens or (lambda c, n: c / (flops_per_param_token * n))
+    term = _Discrepancy(fit, settings, rng) if extrapolation and fit.design is not None \
+        else None
     records, draws = [], {}
     for label, codes in settings:
         z_new = new_group_z(fit, codes, rng)
         for c in budgets:
+            def distance(log_n: np.ndarray, c: float = c, label: str = label) -> np.ndarray:
+                log_d = np.log(tokens_of(c, np.exp(log_n)))
+                return np.zeros_like(log_n) if term is None else \
+                    np.maximum(0.0, log_n + log_d - term.largest[label])
+
             def loss(log_n: np.ndarray, c: float = c, codes: dict = codes,
-                     z_new: dict = z_new) -> np.ndarray:
+                     z_new: dict = z_new, label: str = label) -> np.ndarray:
                 log_d = np.log(tokens_of(c, np.exp(log_n)))
                 values = graph_values(fit, codes, log_n.shape[1], z_new)
-                return fn(values | {"log_N": log_n, "log_D": log_d,
-                                    "shift": np.zeros((1, log_n.shape[1]))})[0]
+                d = distance(log_n)
+                shift = term.slope(label)[:, None] * d if (d > 0).any() else np.zeros_like(d)
+                return fn(values | {"log_N": log_n, "log_D": log_d, "shift": shift})[0]
 
             top = np.log(c / flops_per_param_token) if tokens is None else np.log(c)
             lo, hi = np.full(n_samples(fit), 0.0), np.full(n_samples(fit), top)
@@ -102,6 +124,8 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             draws[(label, c)] = quantities
             row: dict[str, Any] = {"group": label, "compute": c,
                                    "boundary_fraction": float(boundary.mean())}
+            if term is not None:
+                row["extrapolation_distance"] = float(np.median(distance(log_n)))
             for q, values in quantities.items():
                 stats = interval_columns(values[:, None], probs, q)
                 row.update({k: float(v[0]) for k, v in stats.items()})
@@ -114,6 +138,46 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             coords={"group": ("setting", [k[0] for k in keys]),
                     "compute": ("setting", [k[1] for k in keys])})
     return pd.DataFrame.from_records(records)
+
+
+class _Discrepancy:
+    """The extrapolation term's pieces per setting: ``largest[label]`` (log scale of the
+    setting's largest fitted run) and ``slope(label)`` (one slope per posterior draw, drawn
+    on first use, so budgets inside the data never learn the fit's risk)."""
+
+    def __init__(self, fit: Fit, settings: Sequence[tuple[str, dict[str, np.ndarray]]],
+                 rng: np.random.Generator) -> None:
+        self.fit, self.rng = fit, rng.spawn(1)[0]   # other draws do not depend on its use
+        self.frame = pd.DataFrame([_group_labels(fit, codes) for _, codes in settings],
+                                  index=[label for label, _ in settings])
+        runs = fitted_runs(fit)
+        self.largest = dict(zip(self.frame.index, largest_scale(fit.model, runs, self.frame),
+                                strict=True))
+        self._slopes: dict[str, np.ndarray] | None = None
+
+    def slope(self, label: str) -> np.ndarray:
+        if self._slopes is None:
+            risk = self.fit.extrapolation_risk()
+            slopes, index = risk.slopes(top_keys(self.fit.model, self.frame).to_numpy(),
+                                        n_samples(self.fit), self.rng)
+            self._slopes = {lab: slopes[:, i] for lab, i in zip(self.frame.index, index,
+                                                                 strict=True)}
+        return self._slopes[label]
+
+
+def _group_labels(fit: Fit, codes: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """The data columns' labels of a setting's group (``(population)`` where it has none,
+    a label no fitted group has, so the population gets its own slope and all runs' reach)."""
+    labels: dict[str, str] = {}
+    for col, code in codes.items():
+        value = int(code[0])
+        if value == POPULATION:
+            for part in col.split("/"):
+                labels.setdefault(part, "(population)")
+        else:   # a nested level "a/b" names its parts' labels too
+            labels.update(zip(col.split("/"), str(fit.levels[col][value]).split("/"),
+                              strict=False))
+    return labels
 
 
 def _group_settings(fit: Fit, groups: str | Mapping[str, str]

@@ -5,10 +5,13 @@ Every quantity is computed from :func:`bayescale.predict.predict` with ``kind="d
 uses the fit's own law graph, and draws are paired: draw ``s`` of group ``a`` and draw ``s`` of
 group ``b`` come from the same posterior sample (shared parameters, such as a common exponent,
 cancel in their difference). A new group (``new_groups=True``) is drawn once per posterior
-sample from the population distribution; ``seed`` makes that draw reproducible. The
-extrapolation term (:mod:`bayescale.extrapolation`) is not included: these compare and invert
-the fitted laws' curves (a term with independent slopes per group would not cancel in a
-paired difference, and it is not yet calibrated for that use).
+sample from the population distribution; ``seed`` makes that draw reproducible.
+
+:func:`inverse_predict` includes the extrapolation term (:mod:`bayescale.extrapolation`) by
+default, as ``predict`` does: the input that reaches a target beyond the data carries the risk
+of the law being wrong there. :func:`prob_better` and :func:`crossover` compare the fitted
+laws' curves without it: the term's slopes are independent between groups, so it would not
+cancel in a paired difference, and its record calibrates single predictions, not differences.
 """
 
 from __future__ import annotations
@@ -296,7 +299,8 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
                     fixed: Fixed = None, group: Mapping[str, Any] | None = None,
                     new_groups: bool = False, ci_prob: float | None = None,
                     kind: Literal["curve", "obs"] = "curve", seed: int | None = None,
-                    n_grid: int = 257, xtol: float = 1e-2) -> InversePrediction:
+                    n_grid: int = 257, xtol: float = 1e-2, extrapolation: bool = True
+                    ) -> InversePrediction:
     """Input value at which the curve reaches ``target`` (e.g. the compute for a loss of 2.0).
 
     Per draw ``s`` solve ``f_s(t) = log L_s(e^t) - log target = 0`` for ``t = log x`` in
@@ -310,6 +314,11 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
     ``kind="obs"`` solves for a new run's observation ``L_s(x) exp(sigma_s e_s)`` with one
     noise draw ``e_s`` per posterior draw (the ``studentt`` and ``normal`` likelihoods, whose
     noise on ``log y`` does not depend on the inputs).
+
+    ``extrapolation=True`` (the default) solves with the learned risk of the law being wrong
+    beyond the data (``predict``'s term): ``log L_s(x) + d(x) b_s``, ``d`` the e-folds of scale
+    beyond the group's largest run and one slope ``b_s`` per draw; inside the data ``d = 0``.
+    ``False`` inverts the law's own curve.
 
     Draws that never reach the target within ``bounds`` are not dropped silently: their
     fraction is ``fraction_unreachable`` (split into curves staying above / below the target),
@@ -338,7 +347,7 @@ def inverse_predict(fit: Fit, target: float, *, along: str, bounds: tuple[float,
     def evaluate(log_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rows = inputs_frame(fit, along, np.exp(log_x), fixed).assign(**group)
         out = predict(fit, rows, new_groups=new_groups, seed=seed, kind="draws",
-                      extrapolation=False)["predictions"]
+                      extrapolation=extrapolation)["predictions"]
         return draws_matrix(out["curve"]), draws_matrix(out["obs"])
 
     grid = np.linspace(np.log(lo_hi[0]), np.log(lo_hi[1]), n_grid)

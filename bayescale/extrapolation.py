@@ -55,9 +55,9 @@ if TYPE_CHECKING:
     from .model import Model
 
 __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "scale_label",
-           "link_values", "distances", "training_frame", "leave_future_out", "fit_folds",
-           "learn_risk", "block_stats", "robust_variance", "record_prior", "top_keys", "ORIGINS",
-           "LFO_SAMPLING"]
+           "link_values", "distances", "largest_scale", "training_frame", "leave_future_out",
+           "fit_folds", "learn_risk", "block_stats", "robust_variance", "record_prior",
+           "top_keys", "ORIGINS", "LFO_SAMPLING"]
 
 #: rolling origins: share of the fit's log-scale range the fold trains on
 ORIGINS = (0.55, 0.70, 0.85)
@@ -134,11 +134,16 @@ def training_frame(model: Model, design: Any) -> pd.DataFrame:
 def distances(model: Model, train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
     """``d = max(0, log s - log s_max)`` per row of ``frame``: e-folds of scale beyond the
     largest training run of the row's group (of all training runs for an unseen group)."""
+    return np.maximum(0.0, log_scale(model, frame) - largest_scale(model, train, frame))
+
+
+def largest_scale(model: Model, train: pd.DataFrame, frame: pd.DataFrame) -> np.ndarray:
+    """``log s_max`` per row of ``frame``: the log scale of the largest training run of the
+    row's group, of all training runs for a group the training runs lack."""
     train_scale = log_scale(model, train)
     top = pd.Series(train_scale).groupby(top_keys(model, train).to_numpy()).max()
     keys = top_keys(model, frame).to_numpy()
-    s_max = np.array([top.get(k, train_scale.max()) for k in keys], dtype=float)
-    return np.maximum(0.0, log_scale(model, frame) - s_max)
+    return np.array([top.get(k, train_scale.max()) for k in keys], dtype=float)
 
 
 # ---------------------------------------------------------------------- blocks and grids

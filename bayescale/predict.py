@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["predict", "UnknownGroupError", "PredictiveFunction", "predictive_draws",
            "curve_draws", "parameter_draws", "log_predictive_density", "draws_matrix",
            "group_codes", "new_group_z", "graph_values", "discrepancy_slopes", "row_distances",
-           "POPULATION"]
+           "fitted_runs", "POPULATION"]
 
 class UnknownGroupError(DataError, KeyError):
     """A prediction asked for a group the fit has not seen, without allowing new groups."""
@@ -300,8 +300,10 @@ def discrepancy_slopes(fit: Fit, frame: pd.DataFrame, rng: np.random.Generator, 
     if not enabled or not (distance > 0).any():
         return distance, None, None, None
     risk = fit.extrapolation_risk(prior=prior)
+    # a child stream: the other draws of ``rng`` (a new group's) do not depend on whether
+    # some row lies beyond the data
     slopes, index = risk.slopes(top_keys(fit.model, frame).to_numpy(), n_samples(fit),
-                                np.random.default_rng(rng.integers(2**63)))
+                                rng.spawn(1)[0])
     return distance, risk, slopes, index
 
 
@@ -310,9 +312,15 @@ def row_distances(fit: Fit, frame: pd.DataFrame) -> np.ndarray:
     (:func:`bayescale.extrapolation.distances`); zero when the fit has no data."""
     if fit.design is None:
         return np.zeros(len(frame))
+    return distances(fit.model, fitted_runs(fit), frame)
+
+
+def fitted_runs(fit: Fit) -> pd.DataFrame:
+    """The fit's runs as a data frame (:func:`bayescale.extrapolation.training_frame`), made
+    once and kept on the fit; the fit must have its data (``fit.design``)."""
     if "training_frame" not in fit._cache:
         fit._cache["training_frame"] = training_frame(fit.model, fit.design)
-    return distances(fit.model, fit._cache["training_frame"], frame)
+    return fit._cache["training_frame"]
 
 
 def sources_of_spread(fit: Fit, draws: Draws, shift: np.ndarray | None,

@@ -65,7 +65,8 @@ def _frontier_compute(fit: Fit, loss: float, seed: int | None) -> np.ndarray:
     ``loss`` on the grid, or is already below it at its lower end.
     """
     def gap(grid: np.ndarray) -> np.ndarray:   # log L*(C) - log loss, (sample, budget)
-        best = compute_optimal(fit, grid, groups="population", kind="draws", seed=seed)
+        best = compute_optimal(fit, grid, groups="population", kind="draws", seed=seed,
+                               extrapolation=False)   # the law's own frontier
         return np.log(best["loss_opt"].values.T) - np.log(loss)
 
     lo, hi = FRONTIER_COMPUTE
@@ -116,7 +117,8 @@ def quantity_draws(fit: Fit, quantity: Quantity, *, seed: int | None = None) -> 
                          f"has inputs {list(fit.model.law.inputs)}: pass a function fit -> "
                          "draws (e.g. from bayescale.inverse_predict) instead")
     if name == "tokens_per_parameter":
-        out = compute_optimal(fit, value, groups="population", kind="draws", seed=seed)
+        out = compute_optimal(fit, value, groups="population", kind="draws", seed=seed,
+                              extrapolation=False)   # D*/N* does not depend on the term
         return np.asarray(out["tokens_per_parameter"].values[0], dtype=float)
     return _frontier_compute(fit, value, seed)
 

@@ -51,7 +51,7 @@ def plot_isoflop(fit: Fit, compute: Sequence[float], *,
     k = flops_per_param_token
     where: str | Mapping[str, Any] = "population" if not group else dict(group)
     opt = fit.compute_optimal(budgets, groups=where, ci_prob=prob, seed=seed,
-                              flops_per_param_token=k)
+                              flops_per_param_token=k, extrapolation=False)  # on the curves
     fig, ax, own = new_axes(ax, figsize=(8.6, 4.4))
     colours = list(plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(budgets))))
     runs = None
@@ -111,7 +111,8 @@ def plot_frontier(fit: Fit, compute: Sequence[float], *,
     probs = ci_probs(ci_prob)
     budgets = np.sort(np.atleast_1d(np.asarray(compute, dtype=float)))
     table = fit.compute_optimal(budgets, groups=groups, ci_prob=probs, seed=seed,
-                                flops_per_param_token=flops_per_param_token)
+                                flops_per_param_token=flops_per_param_token,
+                                extrapolation=False)   # N* and D*/N* do not depend on it
     labels = list(dict.fromkeys(table["group"]))
     colours = distinct_colours(len(labels))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
@@ -153,7 +154,8 @@ def plot_tokens_per_parameter(fit: Fit, compute: Sequence[float], *,
     published parameters), drawn as lines; ``mark`` draws a vertical line at a budget.
     """
     compute = np.asarray(compute, dtype=float)
-    table = fit.compute_optimal(compute, groups="population", ci_prob=ci_prob)
+    table = fit.compute_optimal(compute, groups="population", ci_prob=ci_prob,
+                                extrapolation=False)   # D*/N* does not depend on the term
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for p, alpha in zip(sorted(ci_prob, reverse=True), (0.2, 0.4, 0.6), strict=False):
         pct = _pct(p)

@@ -57,7 +57,9 @@ def replicate_chinchilla(*, draws: int = 1000, tune: int = 1000, chains: int = 4
         med, p_lo, p_hi = fit.interval(name, prob)
         rows[name] = {HOFFMANN: Estimate(HOFFMANN_PUBLISHED[name]), EPOCH: Estimate(est, lo, hi),
                       "bayescale": Estimate(med, p_lo, p_hi)}
-    alloc = fit.compute_optimal(CHINCHILLA_COMPUTE, groups="population", ci_prob=prob)
+    # D*/N* only: it does not depend on the extrapolation term, whose refits are skipped
+    alloc = fit.compute_optimal(CHINCHILLA_COMPUTE, groups="population", ci_prob=prob,
+                                extrapolation=False)
     pct = f"{100 * prob:.10g}"
     tpp = alloc.iloc[0]
     epoch_point = {k: v[0] for k, v in EPOCH_ESTIMATES.items()}
