@@ -469,8 +469,9 @@ def test_jax_cache_setting_reaches_child_processes(tmp_path):
 # ---------------------------------------------------------------------------- memory
 @pytest.mark.slow
 def test_predictions_run_in_bounded_memory(small_fit):
-    """200,000 rows x 4,000 draws: the draws alone would be 6.4 GB per array; the summary is
-    computed in chunks of rows, with a measured peak far below the 2 GB bound."""
+    """60,000 rows x 4,000 draws: the curve's and the observations' draws alone would take
+    1.9 GB each, 3.8 GB together, above the 2 GB bound; the summary is computed in chunks of
+    rows, with a measured peak far below it. (200,000 rows proved the same at 3.3x the time.)"""
     import tracemalloc
 
     post = small_fit.posterior
@@ -479,16 +480,17 @@ def test_predictions_run_in_bounded_memory(small_fit):
     big = bs.Fit(model=small_fit.model, idata=xr.DataTree.from_dict({"posterior": tiled}),
                  levels=small_fit.levels, log_ref=small_fit.log_ref, scale=small_fit.scale,
                  diagnostics=small_fit.diagnostics, log_range=small_fit.log_range)
-    rows = pd.DataFrame({"C": np.geomspace(1e17, 1e22, 200_000),
-                         "family": np.where(np.arange(200_000) % 2, "a", "b")})
+    n = 60_000
+    rows = pd.DataFrame({"C": np.geomspace(1e17, 1e22, n),
+                         "family": np.where(np.arange(n) % 2, "a", "b")})
     tracemalloc.start()
     try:
         table = big.predict(rows, ci_prob=0.9, seed=0)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert len(table) == 200_000 and table["curve_median"].notna().all()
-    assert peak < 2 * 2**30, f"peak {peak / 2**30:.2f} GiB"
+    assert len(table) == n and table["curve_median"].notna().all()
+    assert 2 * n * 4000 * 8 > 2 * 2**30 > peak, f"peak {peak / 2**30:.2f} GiB"
 
 
 # ---------------------------------------------------------------------------- automatic refits
