@@ -5,7 +5,8 @@ Beyond the fitted runs the loss carries the extrapolation term of
 :mod:`bayescale.extrapolation`, as predictions do: ``log L = log L_law + d b`` with
 ``d = max(0, log N + log D - log s_max)`` and one slope ``b`` per posterior draw and group.
 Under ``D = C / (k N)`` the distance is the same for every ``N`` of a budget, so the term
-widens the band of ``L*`` and leaves ``N*``, ``D*`` and ``D*/N*`` exactly as they are.
+widens the band of ``L*`` and leaves ``N*``, ``D*`` and ``D*/N*`` as they are (to the
+search's precision).
 """
 
 from __future__ import annotations
@@ -100,8 +101,8 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
     for label, codes in settings:
         z_new = new_group_z(fit, codes, rng)
         for c in budgets:
-            def distance(log_n: np.ndarray, c: float = c, label: str = label) -> np.ndarray:
-                log_d = np.log(tokens_of(c, np.exp(log_n)))
+            def distance(log_n: np.ndarray, log_d: np.ndarray, label: str = label
+                         ) -> np.ndarray:
                 return np.zeros_like(log_n) if term is None else \
                     np.maximum(0.0, log_n + log_d - term.largest[label])
 
@@ -109,7 +110,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
                      z_new: dict = z_new, label: str = label) -> np.ndarray:
                 log_d = np.log(tokens_of(c, np.exp(log_n)))
                 values = graph_values(fit, codes, log_n.shape[1], z_new)
-                d = distance(log_n)
+                d = distance(log_n, log_d, label)
                 shift = term.slope(label)[:, None] * d if (d > 0).any() else np.zeros_like(d)
                 return fn(values | {"log_N": log_n, "log_D": log_d, "shift": shift})[0]
 
@@ -125,7 +126,8 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             row: dict[str, Any] = {"group": label, "compute": c,
                                    "boundary_fraction": float(boundary.mean())}
             if term is not None:
-                row["extrapolation_distance"] = float(np.median(distance(log_n)))
+                row["extrapolation_distance"] = float(np.median(distance(log_n,
+                                                                         np.log(d_opt))))
             for q, values in quantities.items():
                 stats = interval_columns(values[:, None], probs, q)
                 row.update({k: float(v[0]) for k, v in stats.items()})
