@@ -16,13 +16,14 @@ The variance grows as ``tau^2 d^2``; inside the data (``d = 0``) nothing changes
 ``mu`` and ``tau`` are learned, not guessed:
 
 * **leave-future-out** on the fit's own data: refit on the runs below a rolling origin (the
-  lower 55%, 70% and 85% of the fit's log-scale range) and score the later runs. For fold
-  ``f`` and group ``g`` the residuals ``e = link(y) - E[link L]`` of the ``n`` scored runs are
-  ``e ~ Normal(d mu, S + tau^2 d d')``, ``S`` the fold's predictive covariance (parameters:
-  the curve draws' covariance; noise: the robust variance, ``(IQR / 1.349)^2``, of each
-  observation draw minus its curve draw). Folds
-  overlap (a late run is scored by several origins), so each fold's log-likelihood counts
-  ``1 / folds``.
+  lower 55%, 70% and 85% of the fit's log-scale range) and score the later runs. In fold
+  ``f`` the residuals ``e = link(y) - E[link L]`` of the scored runs of all groups are
+  ``e ~ Normal(d mu, S + tau^2 sum_g d_g d_g')``, ``d_g`` group ``g``'s distances (zero on
+  other groups' runs: a slope per group) and ``S`` the fold's predictive covariance over all
+  of them (parameters: the curve draws' covariance, which correlates groups through shared
+  parameters; noise: the robust variance, ``(IQR / 1.349)^2``, of each observation draw
+  minus its curve draw). Folds overlap (a late run is scored by several origins), so each
+  fold's log-likelihood counts ``1 / folds``.
 * **the published record** (:class:`Record`): the same blocks, computed once on every shipped
   data set and each of Revisiting Neural Scaling Laws' curves, give an empirical prior
   ``mu ~ Normal(m_mu, s_mu)``, ``log tau ~ Normal(m_tau, s_tau)`` fitted by marginal likelihood
@@ -147,25 +148,44 @@ def largest_scale(model: Model, train: pd.DataFrame, frame: pd.DataFrame) -> np.
 
 
 # ---------------------------------------------------------------------- blocks and grids
-def block_stats(e: np.ndarray, d: np.ndarray, cov: np.ndarray, weight: float) -> dict[str, float]:
-    """Sufficient statistics of one block ``e ~ Normal(d mu, S + tau^2 d d')``:
-    ``Q = e'S^-1 e``, ``B = d'S^-1 e``, ``a = d'S^-1 d``, ``log|S|``, ``n``, ``weight``."""
+def block_stats(e: np.ndarray, d: np.ndarray, cov: np.ndarray, weight: float,
+                groups: np.ndarray | None = None) -> dict[str, Any]:
+    """Sufficient statistics of one block ``e ~ Normal(d mu, S + tau^2 sum_g d_g d_g')``,
+    ``d_g`` the distances of group ``g``'s rows (zero elsewhere; one group without
+    ``groups``): ``Q = e'S^-1 e``, ``B = d'S^-1 e``, ``a = d'S^-1 d``, ``log|S|``, ``n``,
+    ``weight``. With several groups, ``A = D'S^-1 D = V diag(lam) V'`` (``D``: the ``d_g``
+    as columns) and the projections ``p = V'D'S^-1 e``, ``q = V'A 1`` (lists)."""
     chol = np.linalg.cholesky(cov + 1e-12 * np.eye(len(e)))
     we, wd = np.linalg.solve(chol, e), np.linalg.solve(chol, d)
-    return {"Q": float(we @ we), "B": float(wd @ we), "a": float(wd @ wd),
-            "logdet": float(2 * np.log(np.diag(chol)).sum()), "n": float(len(e)),
-            "weight": float(weight), "max_d": float(d.max())}
+    stats: dict[str, Any] = {"Q": float(we @ we), "B": float(wd @ we), "a": float(wd @ wd),
+                             "logdet": float(2 * np.log(np.diag(chol)).sum()),
+                             "n": float(len(e)), "weight": float(weight),
+                             "max_d": float(d.max())}
+    labels = np.unique(np.asarray(groups, dtype=str)) if groups is not None else ()
+    if len(labels) > 1:
+        columns = np.asarray(groups, dtype=str)[:, None] == labels[None, :]
+        wD = np.linalg.solve(chol, columns * d[:, None])
+        lam, vec = np.linalg.eigh(wD.T @ wD)
+        stats |= {"lam": np.maximum(lam, 0.0).tolist(), "p": (vec.T @ (wD.T @ we)).tolist(),
+                  "q": (vec.T @ (wD.T @ wd)).tolist()}
+    return stats
 
 
-def grid_loglik(blocks: Sequence[Mapping[str, float]]) -> np.ndarray:
-    """Weighted log-likelihood of the blocks on the (mu, log tau) grid (Sherman-Morrison)."""
-    mu, t2 = MU[:, None], np.exp(2 * LOG_TAU)[None, :]
+def grid_loglik(blocks: Sequence[Mapping[str, Any]]) -> np.ndarray:
+    """Weighted log-likelihood of the blocks on the (mu, log tau) grid: Woodbury on the
+    sufficient statistics, ``|S + tau^2 D D'| = |S| prod_k (1 + tau^2 lam_k)`` and
+    ``r'(S + tau^2 D D')^-1 r = r'S^-1 r - tau^2 sum_k (p_k - mu q_k)^2 / (1 + tau^2 lam_k)``
+    for ``r = e - d mu`` (one group: ``lam = a``, ``p = B``, ``q = a``, Sherman-Morrison)."""
+    mu, t2 = MU[:, None, None], np.exp(2 * LOG_TAU)[None, :, None]
     total = np.zeros((len(MU), len(LOG_TAU)))
     for b in blocks:
-        one = 1 + t2 * b["a"]
-        quad = b["Q"] - 2 * mu * b["B"] + mu**2 * b["a"] - t2 * (b["B"] - mu * b["a"])**2 / one
-        total += -0.5 * b["weight"] * (b["n"] * np.log(2 * np.pi) + b["logdet"] + np.log(one)
-                                       + quad)
+        lam, p, q = (np.asarray(b[k], dtype=float) if "lam" in b else np.array([b[s]])
+                     for k, s in (("lam", "a"), ("p", "B"), ("q", "a")))
+        one = 1 + t2 * lam
+        quad = (b["Q"] - 2 * mu[..., 0] * b["B"] + mu[..., 0]**2 * b["a"]
+                - (t2 * (p - mu * q)**2 / one).sum(axis=-1))
+        total += -0.5 * b["weight"] * (b["n"] * np.log(2 * np.pi) + b["logdet"]
+                                       + np.log(one).sum(axis=-1) + quad)
     return total
 
 
@@ -301,10 +321,17 @@ class Fold:
     divergences: int
     rows: np.ndarray               # scored runs' positions in the frame leave_future_out took
 
-    def blocks(self, weight: float) -> list[dict[str, float]]:
-        """One block per group with runs beyond the origin, each of weight ``weight``."""
-        groups = [np.flatnonzero((self.groups == g) & (self.d > 0))
-                  for g in np.unique(self.groups)]
+    def blocks(self, weight: float, *, joint: bool = True) -> list[dict[str, Any]]:
+        """The fold's scored runs beyond the origin as blocks of weight ``weight``: one
+        block over all groups with the fold's full predictive covariance (groups share
+        parameters, so their errors are correlated; each group keeps its own slope), or
+        with ``joint=False`` one block per group (the record's format)."""
+        beyond = self.d > 0
+        if joint and beyond.any():
+            idx = np.flatnonzero(beyond)
+            return [block_stats(self.e[idx], self.d[idx], self.cov[np.ix_(idx, idx)], weight,
+                                self.groups[idx])]
+        groups = [np.flatnonzero((self.groups == g) & beyond) for g in np.unique(self.groups)]
         return [block_stats(self.e[idx], self.d[idx], self.cov[np.ix_(idx, idx)], weight)
                 for idx in groups if len(idx)]
 
