@@ -100,12 +100,12 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
     records, draws = [], {}
     for label, codes in settings:
         z_new = new_group_z(fit, codes, rng)
-        for c in budgets:
-            def distance(log_n: np.ndarray, log_d: np.ndarray, label: str = label
-                         ) -> np.ndarray:
-                return np.zeros_like(log_n) if term is None else \
-                    np.maximum(0.0, log_n + log_d - term.largest[label])
 
+        def distance(log_n: np.ndarray, log_d: np.ndarray, label: str = label) -> np.ndarray:
+            return np.zeros_like(log_n) if term is None else \
+                np.maximum(0.0, log_n + log_d - term.largest[label])
+
+        for c in budgets:
             def loss(log_n: np.ndarray, c: float = c, codes: dict = codes,
                      z_new: dict = z_new, label: str = label) -> np.ndarray:
                 log_d = np.log(tokens_of(c, np.exp(log_n)))
@@ -126,8 +126,7 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
             row: dict[str, Any] = {"group": label, "compute": c,
                                    "boundary_fraction": float(boundary.mean())}
             if term is not None:
-                row["extrapolation_distance"] = float(np.median(distance(log_n,
-                                                                         np.log(d_opt))))
+                row["extrapolation_distance"] = float(np.median(distance(log_n, np.log(d_opt))))
             for q, values in quantities.items():
                 stats = interval_columns(values[:, None], probs, q)
                 row.update({k: float(v[0]) for k, v in stats.items()})

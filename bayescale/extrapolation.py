@@ -176,14 +176,16 @@ def grid_loglik(blocks: Sequence[Mapping[str, Any]]) -> np.ndarray:
     sufficient statistics, ``|S + tau^2 D D'| = |S| prod_k (1 + tau^2 lam_k)`` and
     ``r'(S + tau^2 D D')^-1 r = r'S^-1 r - tau^2 sum_k (p_k - mu q_k)^2 / (1 + tau^2 lam_k)``
     for ``r = e - d mu`` (one group: ``lam = a``, ``p = B``, ``q = a``, Sherman-Morrison)."""
-    mu, t2 = MU[:, None, None], np.exp(2 * LOG_TAU)[None, :, None]
+    mu, t2 = MU[:, None], np.exp(2 * LOG_TAU)[None, :]
     total = np.zeros((len(MU), len(LOG_TAU)))
     for b in blocks:
-        lam, p, q = (np.asarray(b[k], dtype=float) if "lam" in b else np.array([b[s]])
-                     for k, s in (("lam", "a"), ("p", "B"), ("q", "a")))
-        one = 1 + t2 * lam
-        quad = (b["Q"] - 2 * mu[..., 0] * b["B"] + mu[..., 0]**2 * b["a"]
-                - (t2 * (p - mu * q)**2 / one).sum(axis=-1))
+        if "lam" in b:
+            lam, p, q = (np.asarray(b[k], dtype=float) for k in ("lam", "p", "q"))
+        else:
+            lam, p, q = np.array([b["a"]]), np.array([b["B"]]), np.array([b["a"]])
+        one = 1 + t2[..., None] * lam                      # (mu, tau, eigenvalue)
+        quad = (b["Q"] - 2 * mu * b["B"] + mu**2 * b["a"]
+                - (t2[..., None] * (p - mu[..., None] * q)**2 / one).sum(axis=-1))
         total += -0.5 * b["weight"] * (b["n"] * np.log(2 * np.pi) + b["logdet"]
                                        + np.log(one).sum(axis=-1) + quad)
     return total
