@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 __all__ = ["ExtrapolationPrior", "ExtrapolationRisk", "Record", "log_scale", "scale_label",
            "link_values", "distances", "largest_scale", "training_frame", "leave_future_out",
            "fit_folds", "learn_risk", "block_stats", "robust_variance", "record_prior",
-           "top_keys", "ORIGINS", "LFO_SAMPLING"]
+           "top_keys", "UnitMarginals", "ORIGINS", "LFO_SAMPLING"]
 
 #: rolling origins: share of the fit's log-scale range the fold trains on
 ORIGINS = (0.55, 0.70, 0.85)
@@ -226,6 +226,29 @@ def _normalised(log_mass: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- the record
+class UnitMarginals:
+    """``log sum_cells exp(loglik_u + log prior)`` for every unit ``u`` at once, the prior
+    normalised over the grid. The likelihoods are exponentiated once, relative to each
+    unit's maximum, so a prior costs one matrix-vector product; a unit whose sum underflows
+    (its likelihood sits where the prior has no mass in double precision) falls back to
+    ``logsumexp``."""
+
+    def __init__(self, loglik: np.ndarray) -> None:
+        self.loglik = loglik                                  # (units, grid cells)
+        self.top = loglik.max(axis=1)
+        self.likelihood = np.exp(loglik - self.top[:, None])
+
+    def __call__(self, log_prior: np.ndarray) -> np.ndarray:
+        log_prior = log_prior - logsumexp(log_prior)
+        peak = log_prior.max()
+        total = self.likelihood @ np.exp(log_prior - peak)
+        out = np.log(np.where(total > 0, total, 1.0)) + peak + self.top
+        low = total < 1e-250
+        if low.any():
+            out[low] = logsumexp(self.loglik[low] + log_prior[None], axis=1)
+        return out
+
+
 @dataclass
 class Record:
     """Leave-future-out blocks of published data sets (``data/extrapolation_record.csv``):
@@ -260,9 +283,11 @@ class Record:
         if rows.empty:
             raise ValueError("the record has no data sets left to learn a prior from")
         groups = list(rows.groupby(["dataset", "unit"]))
-        loglik = np.stack([grid_loglik(part.to_dict("records")) for _, part in groups])
+        loglik = np.stack([grid_loglik(part.to_dict("records")).ravel()
+                           for _, part in groups])
         per_dataset = rows.groupby("dataset")["unit"].nunique()
         weights = np.array([1.0 / per_dataset[ds] for (ds, _), _ in groups])
+        marginal = UnitMarginals(loglik)
 
         def prior_of(theta: np.ndarray) -> ExtrapolationPrior:
             return ExtrapolationPrior(theta[0], max(np.exp(theta[1]), 2e-3),
@@ -270,9 +295,7 @@ class Record:
                                       source="record")
 
         def objective(theta: np.ndarray) -> float:
-            lp = prior_of(theta).log_density()
-            joint = loglik + (lp - logsumexp(lp))[None]
-            return -float(weights @ logsumexp(joint, axis=(1, 2)))
+            return -float(weights @ marginal(prior_of(theta).log_density().ravel()))
 
         start = np.array([0.0, np.log(0.02), np.log(0.01), 0.0])
         best = minimize(objective, start, method="Nelder-Mead",
