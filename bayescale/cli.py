@@ -143,9 +143,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
                         seed=args.seed)
     data = _read_csv(args.runs, _grouping_columns(model))
     fit = model.fit(data, seed=args.seed, progressbar=not args.no_progress, **_sampling(args))
+    # learned once here and saved with the fit: every later `predict` uses the same risk
+    # (without it, each predict process would refit the leave-future-out folds)
+    risk = None if args.no_extrapolation else fit.extrapolation_risk()
     fit.save(out, overwrite=args.force)
     print(repr(fit))
     _print_frame(fit.summary(ci_prob=args.ci_prob))
+    if risk is not None:
+        print(f"extrapolation risk per e-fold of scale beyond the data ({risk.folds} "
+              f"leave-future-out folds; prior: {risk.prior.source}):")
+        _print_frame(risk.summary())
     print(f"saved to {out}")
     return 0
 
@@ -205,7 +212,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if col not in data.columns:
                 data[col] = f"new {col}"
     probs = [float(p) for p in args.ci_prob.split(",")]
-    table = fit.predict(data, ci_prob=probs, new_groups=args.new_group, seed=args.seed)
+    table = fit.predict(data, ci_prob=probs, new_groups=args.new_group, seed=args.seed,
+                        extrapolation=not args.no_extrapolation)
     if args.json:
         _print_json(table.to_dict(orient="records"))
     else:
@@ -250,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output file: .nc (netCDF) or .zarr")
     p.add_argument("--force", action="store_true", help="replace an existing --out")
     p.add_argument("--ci-prob", type=float, default=0.95)
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="do not learn the extrapolation risk now (leave-future-out refits); "
+                        "a prediction beyond the data learns it then, in its own process")
     _sampler_args(p)
     p.set_defaults(func=cmd_fit)
 
@@ -305,6 +316,9 @@ def _other_commands(sub: Any) -> None:
                    help="allow groups the fit has not seen (drawn from the population)")
     p.add_argument("--ci-prob", default="0.5,0.9,0.95", help="comma-separated probabilities")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-extrapolation", action="store_true",
+                   help="intervals from noise and parameters only, without the risk of the "
+                        "law being wrong beyond the data")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -27,6 +27,7 @@ def saved_fit(tmp_path_factory, simulation):
                "--out", str(out), "--draws", "500", "--tune", "500", "--seed", "1",
                "--no-progress")
     assert "saved to" in proc.stdout and out.exists()
+    assert "extrapolation risk" in proc.stdout and "spread tau" in proc.stdout
     pd.DataFrame({"params": [7e10, 1e9], "tokens": [1.4e12, 2e10]}).to_csv(tmp / "new.csv",
                                                                             index=False)
     return tmp, out
@@ -55,6 +56,25 @@ def test_predict_new_group_is_wider(saved_fit):
                          "--json", "--seed", "1").stdout)
     w = [r["curve_eti95_ub"] - r["curve_eti95_lb"] for r in (known[0], new[0])]
     assert w[1] > w[0]
+
+
+def test_a_saved_fit_predicts_the_same_numbers_every_time(saved_fit):
+    """`fit` saves the learned extrapolation risk, so predictions beyond the data from the
+    file repeat exactly (no leave-future-out refits in the predict process); without the
+    term the far row's interval is narrower."""
+    import bayescale as bs
+
+    tmp, fit = saved_fit
+    assert "extrapolation" in bs.load(fit)._cache
+    args = ("predict", str(fit), str(tmp / "new.csv"), "--group", "fam0", "--json",
+            "--ci-prob", "0.9", "--seed", "4")
+    first, second = run(*args).stdout, run(*args).stdout
+    assert first == second
+    far = json.loads(first)[0]                      # N = 7e10: beyond the largest run
+    plain = json.loads(run(*args, "--no-extrapolation").stdout)[0]
+    assert far["extrapolation_distance"] > 0
+    assert (plain["obs_eti90_ub"] - plain["obs_eti90_lb"]
+            < far["obs_eti90_ub"] - far["obs_eti90_lb"])
 
 
 def test_predict_unknown_group_is_an_error(saved_fit):
