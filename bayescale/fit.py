@@ -379,7 +379,8 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
                                       seed=seed, target_accept=target_accept, dense=dense,
                                       chain_method=_chain_method(chains),
-                                      progressbar=progressbar)
+                                      progressbar=progressbar,
+                                      structure=structure_key(model, design, centring))
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,

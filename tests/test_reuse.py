@@ -80,6 +80,55 @@ def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
                                   np.log(second["loss"].to_numpy()))
 
 
+def test_numpyro_program_takes_another_data_set_and_gives_its_log_density():
+    """numpyro's programs have the data as inputs: the program jaxified from one model,
+    given another data set of the same structure, evaluates that data set's model."""
+    from bayescale.numpyro_nuts import build_program
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    a = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
+    b = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
+    first, fresh = build_model(model, encode(model, a)), build_model(model, encode(model, b))
+    program = build_program(first)
+    assert {"observed", "log_C", "prior_log_E_mu"} <= set(program.data_names)
+    point = {k: v + 0.1 for k, v in fresh.initial_point().items()}
+    values = [point[n] for n in program.value_names]
+    swapped = float(program.log_density(*values, *program.data_of(fresh))[0])
+    assert swapped == pytest.approx(fresh.compile_logp()(point), rel=1e-10)
+    # and not the first data set's value: the data really are inputs
+    own = float(program.log_density(*values, *program.data_of(first))[0])
+    assert own == pytest.approx(first.compile_logp()(point), rel=1e-10)
+    assert abs(own - swapped) > 1.0
+
+
+@pytest.mark.slow
+def test_numpyro_refit_reuses_the_program_and_draws_what_a_fresh_one_draws():
+    """A second numpyro fit of the same structure runs the program compiled for the first
+    (no new trace or compilation) and draws exactly what a freshly built program draws with
+    the same seed on the same machine."""
+    from bayescale import numpyro_nuts
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    first = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
+    second = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
+    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "numpyro",
+          "refits": 0, "progressbar": False, "warn": False}
+    numpyro_nuts._PROGRAMS.clear()
+    before = dict(numpyro_nuts.program_stats)
+    model.fit(first, **kw)
+    reused = model.fit(second, **kw)
+    assert numpyro_nuts.program_stats["built"] == before["built"] + 1
+    assert numpyro_nuts.program_stats["reused"] == before["reused"] + 1
+    numpyro_nuts._PROGRAMS.clear()
+    fresh = model.fit(second, **kw)
+    for name in ("E", "alpha", "E_by_family", "sigma"):
+        np.testing.assert_array_equal(reused.posterior[name].values,
+                                      fresh.posterior[name].values)
+    assert list(reused.posterior["family"].values) == ["g0", "g1", "g2"]
+    np.testing.assert_array_equal(reused.idata["observed_data"]["log_y"].values,
+                                  np.log(second["loss"].to_numpy()))
+
+
 def test_auto_sampler_falls_back_to_what_is_installed(monkeypatch):
     """numpyro (dense mass matrix, parallel chains) first, then nutpie, then PyMC's own NUTS,
     which needs nothing beyond pymc and always works."""
