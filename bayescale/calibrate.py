@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ._validate import DataError, as_frame
+from .batch import model_from_spec, model_spec, run_tasks
 from .extrapolation import log_scale
 from .hierarchy import group_keys, top_columns
 from .intervals import eti_bounds, interval_score
@@ -142,8 +143,7 @@ def run_fold(spec: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, new_
     from .build import canonical_frame
     from .predict import discrepancy_slopes, log_predictive_density, predictive_draws
 
-    model = Model.from_dict(spec["model"], law=spec.get("law"),
-                            likelihood=spec.get("likelihood"))
+    model = model_from_spec(spec)
     target = model.target
     y = test[model.target].to_numpy(dtype=float)
     fit = model.fit(train, seed=seed, progressbar=False, warn=False, **fit_kwargs)
@@ -237,22 +237,22 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
              axis: str | None = None, probs: Sequence[float] = PROBS, baseline: bool = True,
              bootstrap: int = 200, starts: int = 32, seed: int | None = 0,
              fit_kwargs: Mapping[str, Any] | None = None, executor: Executor | None = None,
-             extrapolation: Any = True) -> Backtest:
+             extrapolation: Any = True, progressbar: bool = True) -> Backtest:
     """Hold out runs, fit bayescale (and the Huber/L-BFGS/bootstrap baseline) on the rest,
     and score the held-out runs. ``extrapolation``: see :func:`run_fold` (default: the
     extrapolation term learned with the record's prior, scored with and without it; pass
     ``bs.record_prior(exclude=(name,))[0]`` to learn the prior without the data set scored).
     Folds are submitted to ``executor`` when one is given (any
     ``concurrent.futures.Executor``, e.g. ``ProcessPoolExecutor`` or a Dask client's
-    ``get_executor()``), else run in this process."""
+    ``get_executor()``), else run in this process, with one progress bar over folds done
+    (``progressbar=False``: none)."""
     frame = as_frame(data)
     from .build import canonical_frame
 
     frame = canonical_frame(model, frame)
     hold = parse_holdout(holdout)
     folds = _folds(model, frame, hold, axis)
-    spec = {"model": model.to_dict(), "law": model.law if model.law.name not in
-            _registered() else None, "likelihood": model.likelihood}
+    spec = model_spec(model)
     base = {"bootstrap": bootstrap, "starts": starts} if baseline else None
     kwargs = dict(fit_kwargs or {})
     jobs = []
@@ -261,8 +261,9 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
             raise ValueError("the holdout selects no runs (groups too small to hold out?)")
         args = (spec, frame[~mask].reset_index(drop=True), frame[mask].reset_index(drop=True),
                 hold.kind == "group", tuple(probs), base, kwargs, seed, extrapolation)
-        jobs.append(executor.submit(run_fold, *args) if executor else args)
-    results = [j.result() if executor else run_fold(*j) for j in jobs]
+        jobs.append(args)
+    results = run_tasks(run_fold, jobs, executor=executor, progressbar=progressbar,
+                        description="backtest folds")
     notes = []
     if baseline:
         notes.append("baseline: Huber (delta 1e-3) on log y, L-BFGS from prior draws, "
@@ -271,9 +272,3 @@ def backtest(model: Model, data: Any, *, holdout: str | Holdout = "largest:3",
                      "runs for the law's parameters)")
     return Backtest(results, [lb for lb, _ in folds], tuple(probs), str(holdout),
                     int(sum(m.sum() for _, m in folds)), notes)
-
-
-def _registered() -> set[str]:
-    from .laws import available_laws
-
-    return set(available_laws())

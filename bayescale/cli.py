@@ -164,7 +164,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     result = backtest(model, _read_csv(args.runs, _grouping_columns(model)), holdout=args.holdout,
                       axis=args.axis, baseline=not args.no_baseline, bootstrap=args.bootstrap,
                       seed=args.seed if args.seed is not None else 0,
-                      fit_kwargs=_sampling(args))
+                      fit_kwargs=_sampling(args), progressbar=not args.no_progress)
     if args.json:
         _print_json(result.to_dict())
     else:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +20,7 @@ import pandas as pd
 
 from ._validate import as_frame
 from .allocation import compute_optimal
+from .batch import check_executor, run_tasks
 from .fit import SamplingWarning, fit
 from .intervals import ci_probs, median_interval, percent_of
 from .laws import Law, get_law
@@ -142,26 +142,6 @@ def _fit_variant(data: pd.DataFrame, model_spec: dict[str, Any], law: Law | None
             "min_ess_bulk": float(d.min_ess_bulk), "problems": "; ".join(d.problems())}
 
 
-def _fork_after_jax(executor: Executor) -> bool:
-    """A process pool that forks a process whose JAX runtime is running.
-
-    XLA's CPU client owns thread pools and locks; a forked child inherits the initialised
-    client without its threads, and its first JAX call deadlocks or aborts (absl
-    ``Mutex`` check failure, seen as ``BrokenProcessPool``).
-    """
-    if not isinstance(executor, ProcessPoolExecutor) or "jax" not in sys.modules:
-        return False
-    ctx = getattr(executor, "_mp_context", None)
-    if ctx is None or ctx.get_start_method() != "fork":
-        return False
-    try:
-        from jax._src import xla_bridge
-
-        return bool(getattr(xla_bridge, "_backends", True))
-    except ImportError:  # pragma: no cover - private module moved: be conservative
-        return True
-
-
 def _describe_exclude(rule: Any, n_excluded: int) -> str:
     if rule is None:
         return ""
@@ -171,8 +151,8 @@ def _describe_exclude(rule: Any, n_excluded: int) -> str:
 
 def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
                 quantity: Quantity, *, fit_kwargs: Mapping[str, Any] | None = None,
-                executor: Executor | None = None, ci_prob: float | None = None
-                ) -> pd.DataFrame:
+                executor: Executor | None = None, ci_prob: float | None = None,
+                progressbar: bool = True) -> pd.DataFrame:
     """Refit the same runs under several specifications and tabulate a derived quantity.
 
     Each variant ``{name: {Model keyword arguments}}`` (``law``, ``likelihood``,
@@ -204,6 +184,8 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
         ``ProcessPoolExecutor(mp_context=multiprocessing.get_context("forkserver"))``
         (or ``"spawn"``); a forking pool is refused with that advice.
     ci_prob : probability of the equal-tailed interval.
+    progressbar : one bar over variants fitted, with the time left
+        (:func:`bayescale.batch.run_tasks`).
 
     Returns
     -------
@@ -221,12 +203,7 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
     frame = as_frame(data)
     kwargs = {"progressbar": False, **dict(fit_kwargs or {})}
     kwargs.pop("warn", None)   # workers never warn; problems are re-raised here by variant
-    if executor is not None and _fork_after_jax(executor):
-        raise RuntimeError(
-            "this ProcessPoolExecutor forks its workers, and JAX is already running in this "
-            "process: forked workers inherit JAX's runtime without its threads and deadlock or "
-            "crash. Create the pool with mp_context=multiprocessing.get_context('forkserver') "
-            "(or 'spawn').")
+    check_executor(executor)
 
     jobs = []
     for name, variant in variants.items():
@@ -253,11 +230,8 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
         jobs.append((str(name), model, subset, _describe_exclude(rule, n_excluded),
                      (subset, model.to_dict(), law, quantity, kwargs, ci_prob)))
 
-    if executor is None:
-        results = [_fit_variant(*job[-1]) for job in jobs]
-    else:
-        futures = [executor.submit(_fit_variant, *job[-1]) for job in jobs]
-        results = [f.result() for f in futures]
+    results = run_tasks(_fit_variant, [job[-1] for job in jobs], executor=executor,
+                        progressbar=progressbar, description="sensitivity")
 
     pct = percent_of(ci_prob)
     rows = []

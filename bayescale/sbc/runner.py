@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .._validate import DataError
+from ..batch import run_tasks
 from ..build import build_model, canonical_frame, check_target, encode
 from ..model import Model
 from ..priors import DataScale
@@ -334,17 +335,8 @@ def sbc(model: Model, design_data: Any, *, simulations: int = 100, draws: int = 
     settings = {"draws": int(draws), "thin": int(thin), "fit_kwargs": kw}
     args = [(fit_spec, frame[keep], targets[i], truths[i], fit_seeds[i], settings)
             for i in range(simulations)]
-    if executor is None:
-        jobs: list[Any] = args
-    else:
-        jobs = [executor.submit(run_simulation, *a) for a in args]
-    iterator: Any = range(simulations)
-    if progressbar:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(iterator, desc="SBC")
-    results = [jobs[i].result() if executor is not None else run_simulation(*jobs[i])
-               for i in iterator]
+    results = run_tasks(run_simulation, args, executor=executor, progressbar=progressbar,
+                        description="SBC")
 
     n_draws = max((r["n_draws"] for r in results), default=0)
     if any(r["n_draws"] not in (0, n_draws) for r in results):
