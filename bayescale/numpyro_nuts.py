@@ -170,18 +170,24 @@ def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
                             target_accept_prob=target_accept, trajectory_length=None,
                             max_tree_depth=MAX_TREE_DEPTH, model_args=(data,), rng_key=key)
 
-        def warm(s: Any, _: Any) -> Any:
-            return sample_kernel(s, model_args=(data,)), None
+        def record(s: Any) -> Any:
+            return (s.z, {"lp": s.potential_energy, "step_size": s.adapt_state.step_size,
+                          "n_steps": s.num_steps, "acceptance_rate": s.accept_prob,
+                          "diverging": s.diverging, "energy": s.energy})
 
-        def draw(s: Any, _: Any) -> Any:
+        # One loop over warm-up and draws (one copy of the NUTS kernel in the program, so it
+        # is traced and compiled once); warm-up states are written to slot 0, which the first
+        # draw overwrites.
+        def step(i: Any, carry: Any) -> Any:
+            s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            return s, (s.z, {"lp": s.potential_energy, "step_size": s.adapt_state.step_size,
-                             "n_steps": s.num_steps, "acceptance_rate": s.accept_prob,
-                             "diverging": s.diverging, "energy": s.energy})
+            slot = jax.numpy.maximum(i - tune, 0)
+            return s, jax.tree.map(lambda buffer, v: buffer.at[slot].set(v), kept, record(s))
 
-        state, _ = jax.lax.scan(warm, state, None, length=tune)
-        _, out = jax.lax.scan(draw, state, None, length=draws)
-        return out
+        empty = jax.tree.map(lambda v: jax.numpy.zeros((draws, *jax.numpy.shape(v)),
+                                                       jax.numpy.result_type(v)), record(state))
+        _, kept = jax.lax.fori_loop(0, tune + draws, step, (state, empty))
+        return kept
 
     if chain_method == "parallel":
         return jax.pmap(one_chain, in_axes=(0, 0, None))
