@@ -8,7 +8,9 @@
    - ``bayescale``: ``bs.Model("chinchilla").fit(runs)`` with default settings, once with an
      empty JAX compilation cache (a first-ever fit) and once with the cache the first left;
    - ``bayescale, refit``: the same model refitted to 8 bootstrap resamples of the runs in
-     one process with ``sampler="nutpie"`` (compiled once, data swapped in): seconds per refit;
+     one process, with the default sampler (numpyro: the programs compiled for the first fit
+     run again, the data are their inputs) and with ``sampler="nutpie"`` (compiled once, data
+     swapped in): seconds per refit (median);
    - ``pymc (hand-written, pm.sample defaults)``: the same law and likelihood written directly
      in PyMC the way a user would (raw parameters ``log A - alpha log N``, no centring),
      ``pm.sample(draws=1000, tune=1000, chains=4)``; PyMC 6 picks nutpie when installed;
@@ -78,14 +80,17 @@ def child_bayescale() -> dict:
             "alpha": fit.interval("alpha")[0], "beta": fit.interval("beta")[0]}
 
 
-def child_bayescale_refit() -> dict:
+def child_bayescale_refit(sampler: str) -> dict:
+    """A first fit, then 8 refits on bootstrap resamples in the same process: numpyro runs
+    the programs compiled for the first fit, nutpie its compiled model with the data swapped
+    in."""
     import bayescale as bs
 
     runs = _runs()
     model = bs.Model("chinchilla")
     rng = np.random.default_rng(0)
     start = time.perf_counter()
-    model.fit(runs, seed=0, progressbar=False, sampler="nutpie", **DRAWS)
+    first_fit = model.fit(runs, seed=0, progressbar=False, sampler=sampler, **DRAWS)
     first = time.perf_counter() - start
     seconds, ess = [], []
     for i in range(8):
@@ -93,11 +98,12 @@ def child_bayescale_refit() -> dict:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = model.fit(sample, seed=i + 1, progressbar=False, sampler="nutpie", **DRAWS)
+            fit = model.fit(sample, seed=i + 1, progressbar=False, sampler=sampler, **DRAWS)
         seconds.append(time.perf_counter() - start)
         ess.append(_min_ess(fit.idata, LAW_PARAMS))
     return {"first_fit_seconds": first, "refit_seconds": float(np.median(seconds)),
-            "min_ess_bulk": float(np.median(ess)), "sampler": "nutpie"}
+            "min_ess_bulk": float(np.median(ess)), "min_ess_bulk_min": float(np.min(ess)),
+            "sampler": first_fit.diagnostics.sampler}
 
 
 def child_pymc(nuts_sampler: str | None) -> dict:
@@ -145,7 +151,8 @@ def child_bootstrap() -> dict:
 
 CHILDREN = {
     "bayescale": child_bayescale,
-    "bayescale_refit": child_bayescale_refit,
+    "bayescale_refit": lambda: child_bayescale_refit("auto"),
+    "nutpie_refit": lambda: child_bayescale_refit("nutpie"),
     "pymc_default": lambda: child_pymc(None),
     "pymc_nuts": lambda: child_pymc("pymc"),
     "bootstrap": child_bootstrap,
@@ -199,28 +206,44 @@ def crossed_model():
                     fixed={"floor": 0.25}, min_group_size=1)
 
 
-def run_hierarchical(grid: list[tuple[int, int]]) -> pd.DataFrame:
+def child_crossed(families: int, per_family: int) -> dict:
+    """One crossed fit in this (fresh) process: time, peak memory, diagnostics, device."""
+    import resource
+
+    import jax
+
     import bayescale as bs  # noqa: F401  (sets up JAX devices before the first fit)
 
+    runs = crossed_runs(families, per_family)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = crossed_model().fit(runs, seed=1, progressbar=False, target_accept=0.9,
+                                  **HIER_DRAWS)
+    seconds = time.perf_counter() - start
+    d = fit.diagnostics
+    steps = fit.idata["sample_stats"]["n_steps"].values
+    groups = families + 8
+    return {"families": families, "models_per_family": per_family, "runs": len(runs),
+            "groups": groups, "fit_seconds": seconds, "sampling_seconds": d.sampling_seconds,
+            "seconds_per_group": seconds / groups, "seconds_per_run": seconds / len(runs),
+            "min_ess_bulk": d.min_ess_bulk, "divergences": d.divergences,
+            "max_rhat": d.max_rhat, "refits": d.refits, "mean_leapfrog_steps": float(steps.mean()),
+            "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "backend": f"{jax.default_backend()} x{jax.local_device_count()}"}
+
+
+def run_hierarchical(grid: list[tuple[int, int]]) -> pd.DataFrame:
+    """Each crossed fit in a fresh process (its own peak memory). On a machine with a GPU
+    and the ``gpu`` extra, JAX's default backend is the GPU and the chains run vectorised
+    on it; the ``backend`` column says where each fit ran."""
     rows = []
     for families, per in grid:
-        runs = crossed_runs(families, per)
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = crossed_model().fit(runs, seed=1, progressbar=False, target_accept=0.9,
-                                      **HIER_DRAWS)
-        seconds = time.perf_counter() - start
-        d = fit.diagnostics
-        groups = families + 8
-        rows.append({"families": families, "models_per_family": per, "runs": len(runs),
-                     "groups": groups, "fit_seconds": seconds,
-                     "sampling_seconds": d.sampling_seconds,
-                     "seconds_per_group": seconds / groups,
-                     "seconds_per_run": seconds / len(runs), "min_ess_bulk": d.min_ess_bulk,
-                     "divergences": d.divergences, "max_rhat": d.max_rhat})
-        print(f"crossed {families} families x {per}: {seconds:.1f} s", file=sys.stderr)
-    return pd.DataFrame(rows)
+        row = run_child(f"crossed:{families}:{per}")
+        rows.append(row)
+        print(f"crossed {families} families x {per}: {row['fit_seconds']:.1f} s",
+              file=sys.stderr)
+    return pd.DataFrame(rows).drop(columns=["setup", "wall_seconds"])
 
 
 def slope(x: np.ndarray, y: np.ndarray) -> float:
@@ -228,6 +251,12 @@ def slope(x: np.ndarray, y: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------- report
+def _chinchilla_columns(table: pd.DataFrame) -> list[str]:
+    return [c for c in ["setup", "wall_seconds", "first_fit_seconds", "refit_seconds",
+                        "min_ess_bulk", "ess_per_second", "x_vs_pymc_default",
+                        "x_vs_pymc_nuts", "divergences", "sampler"] if c in table.columns]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child")
@@ -235,6 +264,8 @@ def main() -> None:
     parser.add_argument("--skip-pymc-nuts", action="store_true",
                         help="leave out PyMC's own NUTS (about 5 minutes)")
     parser.add_argument("--quick", action="store_true", help="smaller hierarchical grid")
+    parser.add_argument("--chinchilla-only", action="store_true",
+                        help="only the Chinchilla set-ups: speed_chinchilla.json and .md")
     parser.add_argument("--families", default="10,25,50",
                         help="numbers of families (3 models each) for the groups scan")
     parser.add_argument("--models", default="2,4,8",
@@ -242,7 +273,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         warnings.simplefilter("ignore")
-        print(json.dumps(CHILDREN[args.child](), default=float))
+        if args.child.startswith("crossed:"):
+            _, families, per = args.child.split(":")
+            result = child_crossed(int(families), int(per))
+        else:
+            result = CHILDREN[args.child]()
+        print(json.dumps(result, default=float))
         return
 
     from bayescale.report import frame_table
@@ -253,9 +289,10 @@ def main() -> None:
         env = {"BAYESCALE_CACHE_DIR": cache}
         chin.append({**run_child("bayescale", env), "setup": "bayescale (empty JAX cache)"})
         chin.append({**run_child("bayescale", env), "setup": "bayescale (warm JAX cache)"})
-    refit = run_child("bayescale_refit")
     # wall time of the process: the first fit (compiles) and 8 refits on bootstrap resamples
-    chin.append({**refit, "setup": "bayescale refit (nutpie, compiled once)"})
+    chin.append({**run_child("bayescale_refit"),
+                 "setup": "bayescale refit (defaults: numpyro, programs reused)"})
+    chin.append({**run_child("nutpie_refit"), "setup": "bayescale refit (nutpie, compiled once)"})
     chin.append({**run_child("pymc_default"), "setup": "PyMC hand-written, pm.sample defaults"})
     if not args.skip_pymc_nuts:
         chin.append({**run_child("pymc_nuts"), "setup": "PyMC hand-written, PyMC NUTS"})
@@ -279,6 +316,12 @@ def main() -> None:
     (out / "speed_chinchilla.json").write_text(json.dumps(table.to_dict(orient="records"),
                                                           indent=2, default=float))
     print(frame_table(table), file=sys.stderr)
+    if args.chinchilla_only:
+        (out / "speed_chinchilla.md").write_text(
+            f"# Chinchilla refit speed ({time.perf_counter() - start:.0f} s, "
+            f"{os.cpu_count()} cores)\n\n" + frame_table(table[_chinchilla_columns(table)])
+            + "\n")
+        return
     hier = run_hierarchical(grid)
     by_groups = hier[hier["models_per_family"] == 3]
     by_runs = hier[hier["families"] == runs_at]
@@ -292,9 +335,7 @@ def main() -> None:
         {"chinchilla": table.to_dict(orient="records"),
          "hierarchical": hier.to_dict(orient="records"), "slopes": slopes,
          "total_seconds": seconds, "cpu_count": os.cpu_count()}, indent=2, default=float))
-    chin_cols = [c for c in ["setup", "wall_seconds", "min_ess_bulk", "ess_per_second",
-                             "x_vs_pymc_default", "x_vs_pymc_nuts", "divergences", "sampler"]
-                 if c in table.columns]
+    chin_cols = _chinchilla_columns(table)
     md = (f"# Speed ({seconds:.0f} s, {os.cpu_count()} cores)\n\n## Chinchilla refit, 240 runs, "
           "4 chains x 1000 draws, fresh process each\n\n"
           + frame_table(table[chin_cols])

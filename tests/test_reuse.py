@@ -56,30 +56,6 @@ def test_swapped_data_give_the_log_density_of_a_model_built_on_them():
     assert structure_key(normal, da) != structure_key(model, da)
 
 
-@pytest.mark.slow
-def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
-    model = bs.Model("power_law:C", hierarchy={"E": "family"})
-    first = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
-    second = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
-    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "nutpie", "refits": 0,
-          "progressbar": False, "warn": False}
-    fit_module._COMPILED.clear()
-    before = dict(fit_module.compile_stats)
-    model.fit(first, **kw)
-    reused = model.fit(second, **kw)
-    assert fit_module.compile_stats["compiled"] == before["compiled"] + 1
-    assert fit_module.compile_stats["reused"] == before["reused"] + 1
-    fit_module._COMPILED.clear()
-    fresh = model.fit(second, **kw)
-    for name in ("E", "alpha", "E_by_family", "sigma"):
-        np.testing.assert_array_equal(reused.posterior[name].values,
-                                      fresh.posterior[name].values)
-    # the group labels are those of the refitted data, not of the compiled model's
-    assert list(reused.posterior["family"].values) == ["g0", "g1", "g2"]
-    np.testing.assert_array_equal(reused.idata["observed_data"]["log_y"].values,
-                                  np.log(second["loss"].to_numpy()))
-
-
 def test_numpyro_program_takes_another_data_set_and_gives_its_log_density():
     """numpyro's programs have the data as inputs: the program jaxified from one model,
     given another data set of the same structure, evaluates that data set's model."""
@@ -101,29 +77,39 @@ def test_numpyro_program_takes_another_data_set_and_gives_its_log_density():
     assert abs(own - swapped) > 1.0
 
 
-@pytest.mark.slow
-def test_numpyro_refit_reuses_the_program_and_draws_what_a_fresh_one_draws():
-    """A second numpyro fit of the same structure runs the program compiled for the first
-    (no new trace or compilation) and draws exactly what a freshly built program draws with
-    the same seed on the same machine."""
+def _compile_cache(sampler: str) -> tuple[dict, dict, str]:
+    """The cache of compiled models of ``sampler``, its counters and the 'new' counter."""
     from bayescale import numpyro_nuts
 
+    if sampler == "nutpie":
+        return fit_module._COMPILED, fit_module.compile_stats, "compiled"
+    return numpyro_nuts._PROGRAMS, numpyro_nuts.program_stats, "built"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sampler", ["nutpie", "numpyro"])
+def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws(sampler):
+    """A second fit of the same structure reuses the first fit's compiled model (nutpie) or
+    jaxified program (numpyro; XLA compiles it again only for another number of runs) and
+    draws exactly what a freshly compiled one draws with the same seed on the same machine."""
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
     first = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
     second = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
-    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "numpyro",
-          "refits": 0, "progressbar": False, "warn": False}
-    numpyro_nuts._PROGRAMS.clear()
-    before = dict(numpyro_nuts.program_stats)
+    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": sampler, "refits": 0,
+          "progressbar": False, "warn": False}
+    cache, stats, new = _compile_cache(sampler)
+    cache.clear()
+    before = dict(stats)
     model.fit(first, **kw)
     reused = model.fit(second, **kw)
-    assert numpyro_nuts.program_stats["built"] == before["built"] + 1
-    assert numpyro_nuts.program_stats["reused"] == before["reused"] + 1
-    numpyro_nuts._PROGRAMS.clear()
+    assert stats[new] == before[new] + 1
+    assert stats["reused"] == before["reused"] + 1
+    cache.clear()
     fresh = model.fit(second, **kw)
     for name in ("E", "alpha", "E_by_family", "sigma"):
         np.testing.assert_array_equal(reused.posterior[name].values,
                                       fresh.posterior[name].values)
+    # the group labels are those of the refitted data, not of the compiled model's
     assert list(reused.posterior["family"].values) == ["g0", "g1", "g2"]
     np.testing.assert_array_equal(reused.idata["observed_data"]["log_y"].values,
                                   np.log(second["loss"].to_numpy()))
