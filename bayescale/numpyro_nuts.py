@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-__all__ = ["sample_numpyro", "population_value_names", "Program", "program_for"]
+__all__ = ["sample_numpyro", "population_value_names", "Program", "program_for",
+           "coordinate_lengths"]
 
 MAX_TREE_DEPTH = 10   # numpyro's and Stan's default: at most 2^10 - 1 leapfrog steps per draw
 
@@ -111,9 +112,19 @@ class Program:
     natural: Any         # jitted: (chain, draw) arrays of values, data -> natural-scale values
     runners: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
+    reusable: bool = True  # False: a shared variable of unknown name is a constant here
+
     def data_of(self, pm_model: Any) -> tuple[np.ndarray, ...]:
         """This model's values of the data inputs, in the programs' order."""
-        return tuple(np.asarray(pm_model[n].get_value(borrow=True)) for n in self.data_names)
+        return tuple(np.asarray(pm_model.named_vars[n].get_value(borrow=True))
+                     for n in self.data_names)
+
+
+def coordinate_lengths(pm_model: Any) -> dict[str, int]:
+    """The lengths of the model's coordinates (runs, groups): constants of its programs (they
+    may set shapes, which XLA needs known), so part of what a cached program is reused for."""
+    return {name: int(length.get_value() if hasattr(length, "get_value") else length.eval())
+            for name, length in pm_model.dim_lengths.items()}
 
 
 def build_program(pm_model: Any) -> Program:
@@ -130,8 +141,10 @@ def build_program(pm_model: Any) -> Program:
     outputs = list(get_default_varnames(pm_model.unobserved_value_vars,
                                         include_transformed=False))
     graphs = [pm_model.logp(), *outputs]
-    shared = sorted({v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)
-                     and v.name and v.name in pm_model.named_vars}, key=lambda v: v.name)
+    every = {v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)}
+    lengths = {id(v) for v in pm_model.dim_lengths.values()}
+    shared = sorted((v for v in every if v.name and pm_model.named_vars.get(v.name) is v),
+                    key=lambda v: v.name)
     inputs = [v.type(name=v.name) for v in shared]
     replaced = clone_replace(graphs, replace=dict(zip(shared, inputs, strict=True)))
     log_density = get_jaxified_graph(inputs=[*value_vars, *inputs], outputs=replaced[:1])
@@ -144,7 +157,8 @@ def build_program(pm_model: Any) -> Program:
     return Program(value_names=[v.name for v in value_vars],
                    data_names=[v.name for v in shared],
                    output_names=[v.name for v in outputs],
-                   log_density=jax.jit(log_density), natural=jax.jit(natural_draws))
+                   log_density=jax.jit(log_density), natural=jax.jit(natural_draws),
+                   reusable=all(id(v) in lengths for v in every.difference(shared)))
 
 
 def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
@@ -202,16 +216,19 @@ program_stats = {"built": 0, "reused": 0}
 
 
 def program_for(pm_model: Any, structure: str | None) -> Program:
-    """The cached :class:`Program` of ``structure`` (built from ``pm_model`` on first use);
-    ``structure=None``: built afresh, not cached."""
+    """The cached :class:`Program` of ``structure`` and the model's coordinate lengths
+    (built from ``pm_model`` on first use); ``structure=None``: built afresh, not cached."""
     if structure is None:
         return build_program(pm_model)
+    structure = f"{structure} {sorted(coordinate_lengths(pm_model).items())}"
     with _PROGRAMS_LOCK:
         if structure in _PROGRAMS:
             _PROGRAMS.move_to_end(structure)
             program_stats["reused"] += 1
             return _PROGRAMS[structure]
     program = build_program(pm_model)
+    if not program.reusable:   # some number of this model is a constant in the program
+        return program
     with _PROGRAMS_LOCK:
         program = _PROGRAMS.setdefault(structure, program)
         program_stats["built"] += 1
