@@ -20,7 +20,7 @@ import pandas as pd
 
 from ._validate import as_frame
 from .allocation import compute_optimal
-from .batch import check_executor, run_tasks
+from .batch import run_tasks
 from .fit import SamplingWarning, fit
 from .intervals import ci_probs, median_interval, percent_of
 from .laws import Law, get_law
@@ -203,7 +203,6 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
     frame = as_frame(data)
     kwargs = {"progressbar": False, **dict(fit_kwargs or {})}
     kwargs.pop("warn", None)   # workers never warn; problems are re-raised here by variant
-    check_executor(executor)
 
     jobs = []
     for name, variant in variants.items():
