@@ -124,14 +124,11 @@ def fit_and_summarise(spec: Mapping[str, Any], data: pd.DataFrame,
     seconds = time.perf_counter() - start
     table = fitted.summary(ci_prob=ci_prob)
     pct = percent_of(ci_prob)
-    d = fitted.diagnostics
     return {"summary": table[["median", "mean", "sd", f"eti{pct}_lb", f"eti{pct}_ub",
                               "ess_bulk", "ess_tail", "r_hat"]].reset_index(
                                   names="parameter").to_dict("list"),
-            "fit": {"n_runs": len(data), "seconds": seconds, "divergences": d.divergences,
-                    "max_rhat": d.max_rhat, "min_ess_bulk": d.min_ess_bulk,
-                    "refits": d.refits, "sampler": d.sampler,
-                    "problems": "; ".join(d.problems())}}
+            "fit": {"n_runs": len(data), "seconds": seconds,
+                    **fitted.diagnostics.record()}}
 
 
 def fit_many(jobs: Mapping[str, tuple[Model, pd.DataFrame]], *,

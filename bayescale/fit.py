@@ -95,6 +95,13 @@ class Diagnostics:
     def ok(self) -> bool:
         return not self.problems()
 
+    def record(self) -> dict[str, Any]:
+        """The headline numbers as plain values (for tables and for results a worker sends
+        back): divergences, max R-hat, min bulk ESS, refits, sampler and the problems."""
+        return {"divergences": int(self.divergences), "max_rhat": float(self.max_rhat),
+                "min_ess_bulk": float(self.min_ess_bulk), "refits": int(self.refits),
+                "sampler": self.sampler, "problems": "; ".join(self.problems())}
+
 
 def choose_sampler(sampler: Sampler = "auto") -> str:
     """``auto``: numpyro (JAX, dense mass matrix) if installed, else nutpie, else PyMC."""

@@ -20,10 +20,9 @@ import pandas as pd
 
 from ._validate import as_frame
 from .allocation import compute_optimal
-from .batch import run_tasks
+from .batch import model_from_spec, model_spec, run_tasks
 from .fit import SamplingWarning, fit
 from .intervals import ci_probs, median_interval, percent_of
-from .laws import Law, get_law
 from .model import Model
 
 if TYPE_CHECKING:
@@ -123,23 +122,20 @@ def quantity_draws(fit: Fit, quantity: Quantity, *, seed: int | None = None) -> 
     return _frontier_compute(fit, value, seed)
 
 
-def _fit_variant(data: pd.DataFrame, model_spec: dict[str, Any], law: Law | None,
-                 quantity: Quantity, fit_kwargs: dict[str, Any], ci_prob: float
-                 ) -> dict[str, Any]:
+def _fit_variant(data: pd.DataFrame, spec: dict[str, Any], quantity: Quantity,
+                 fit_kwargs: dict[str, Any], ci_prob: float) -> dict[str, Any]:
     """Fit one variant and summarise it (module level so process pools can pickle it).
 
-    Returns only plain numbers and strings, no Fit.
+    ``spec``: :func:`bayescale.batch.model_spec`. Returns only plain numbers and strings,
+    no Fit.
     """
-    model = Model.from_dict(model_spec, law=law)
-    result = fit(model, data, **{**fit_kwargs, "warn": False})
+    result = fit(model_from_spec(spec), data, **{**fit_kwargs, "warn": False})
     draws = quantity_draws(result, quantity, seed=fit_kwargs.get("seed"))
     finite = draws[np.isfinite(draws)]
     med, lo, hi = median_interval(finite, ci_prob)
-    d = result.diagnostics
     return {"median": med, "lower": lo, "upper": hi,
             "fraction_undefined": float(1 - finite.size / max(draws.size, 1)),
-            "divergences": int(d.divergences), "max_rhat": float(d.max_rhat),
-            "min_ess_bulk": float(d.min_ess_bulk), "problems": "; ".join(d.problems())}
+            **result.diagnostics.record()}
 
 
 def _describe_exclude(rule: Any, n_excluded: int) -> str:
@@ -221,13 +217,8 @@ def sensitivity(data: pd.DataFrame, variants: Mapping[str, Mapping[str, Any]],
             model = Model(**spec)
         except TypeError as err:
             raise ValueError(f"variant {name!r}: {err}") from None
-        try:   # registered laws travel by name; a custom law object travels itself
-            registered = get_law(model.law.name, **dict(model.law.options)) is not None
-        except ValueError:
-            registered = False
-        law = None if registered else model.law
         jobs.append((str(name), model, subset, _describe_exclude(rule, n_excluded),
-                     (subset, model.to_dict(), law, quantity, kwargs, ci_prob)))
+                     (subset, model_spec(model), quantity, kwargs, ci_prob)))
 
     results = run_tasks(_fit_variant, [job[-1] for job in jobs], executor=executor,
                         progressbar=progressbar, description="sensitivity")
