@@ -280,6 +280,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     kept. Every attempt is listed in ``Fit.diagnostics.history``. Problems left after the
     last attempt (divergences, R-hat > 1.01, bulk or tail ESS < 100 per chain) are raised as
     :class:`SamplingWarning` and listed in ``Fit.diagnostics.problems()``.
+
+    ``progressbar`` shows nutpie's and PyMC's bars; numpyro (the default) runs warm-up and
+    draws of all chains as one compiled program and shows none.
     """
     check_sampling_args(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                         seed=seed)
@@ -386,7 +389,8 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
                                       seed=seed, target_accept=target_accept, dense=dense,
                                       chain_method=_chain_method(chains),
-                                      progressbar=progressbar)
+                                      progressbar=progressbar,
+                                      structure=structure_key(model, design, centring))
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,

@@ -10,24 +10,26 @@ transitions per fit where the structured metric gave 0, with 1.5-2x the bulk ESS
 PyMC's own numpyro route passes the parameters as a list, which numpyro's structured mass
 matrix cannot address by name; here they are a dict keyed by PyMC's value-variable names.
 The result is the same DataTree as ``pm.sample(nuts_sampler="numpyro")`` (posterior on the
-natural scale with deterministics, sample_stats, observed_data, constant_data).
+natural scale with deterministics, sample_stats without ``energy``, observed_data,
+constant_data).
 """
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["sample_numpyro", "population_value_names"]
+__all__ = ["sample_numpyro", "population_value_names", "Program", "program_for",
+           "coordinate_lengths"]
 
 MAX_TREE_DEPTH = 10   # numpyro's and Stan's default: at most 2^10 - 1 leapfrog steps per draw
-_STATS = {"potential_energy": "lp", "adapt_state.step_size": "step_size",
-          "num_steps": "n_steps", "accept_prob": "acceptance_rate",
-          "diverging": "diverging", "energy": "energy"}
 
 
 def population_value_names(pm_model: Any) -> list[str]:
@@ -93,58 +95,225 @@ def release_compiled_programs() -> bool:
     return True
 
 
+@dataclass
+class Program:
+    """The JAX functions of one model structure, with the model's data as arguments.
+
+    Every number that comes from the data or a prior is a ``pm.Data`` variable of the PyMC
+    model (:func:`bayescale.build.model_data`). Here they are inputs of the JAX functions, not
+    constants baked into them, so a model of the same structure (another data set, fold,
+    simulation, seed or refit; :func:`bayescale.build.structure_key`) runs the programs XLA
+    compiled before: JAX keeps them per argument shape and the persistent cache keeps them on
+    disk for the next process."""
+
+    value_names: list[str]
+    data_names: list[str]
+    output_names: list[str]
+    log_density: Any     # (*values, *data) -> [log p]
+    natural: Any         # jitted: (chain, draw) arrays of values, data -> natural-scale values
+    runners: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+
+    reusable: bool = True  # False: a shared variable of unknown name is a constant here
+
+    def data_of(self, pm_model: Any) -> tuple[np.ndarray, ...]:
+        """This model's values of the data inputs, in the programs' order."""
+        return tuple(np.asarray(pm_model.named_vars[n].get_value(borrow=True))
+                     for n in self.data_names)
+
+
+def coordinate_lengths(pm_model: Any) -> dict[str, int]:
+    """The lengths of the model's coordinates (runs, groups): constants of its programs (they
+    may set shapes, which XLA needs known), so part of what a cached program is reused for."""
+    return {name: int(length.get_value() if hasattr(length, "get_value") else length.eval())
+            for name, length in pm_model.dim_lengths.items()}
+
+
+def build_program(pm_model: Any) -> Program:
+    """Jaxify ``pm_model``'s log density and natural-scale values with its shared (data)
+    variables turned into inputs."""
+    import jax
+    from pymc.sampling.jax import get_jaxified_graph
+    from pymc.util import get_default_varnames
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.replace import clone_replace
+    from pytensor.graph.traversal import graph_inputs
+
+    value_vars = pm_model.value_vars
+    outputs = list(get_default_varnames(pm_model.unobserved_value_vars,
+                                        include_transformed=False))
+    graphs = [pm_model.logp(), *outputs]
+    every = {v for v in graph_inputs(graphs) if isinstance(v, SharedVariable)}
+    lengths = {id(v) for v in pm_model.dim_lengths.values()}
+    shared = sorted((v for v in every if v.name and pm_model.named_vars.get(v.name) is v),
+                    key=lambda v: v.name)
+    inputs = [v.type(name=v.name) for v in shared]
+    replaced = clone_replace(graphs, replace=dict(zip(shared, inputs, strict=True)))
+    log_density = get_jaxified_graph(inputs=[*value_vars, *inputs], outputs=replaced[:1])
+    natural = get_jaxified_graph(inputs=[*value_vars, *inputs], outputs=replaced[1:])
+
+    def natural_draws(values: tuple[Any, ...], data: tuple[Any, ...]) -> Any:
+        per_draw = jax.vmap(jax.vmap(lambda *v: natural(*v, *data)))
+        return per_draw(*values)
+
+    return Program(value_names=[v.name for v in value_vars],
+                   data_names=[v.name for v in shared],
+                   output_names=[v.name for v in outputs],
+                   log_density=jax.jit(log_density), natural=jax.jit(natural_draws),
+                   reusable=all(id(v) in lengths for v in every.difference(shared)))
+
+
+def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
+                  target_accept: float, dense_mass: bool | list[tuple[str, ...]]) -> Any:
+    """One jitted function ``(keys, initial points, data) -> (draws, statistics)`` running
+    NUTS (numpyro's kernel, its defaults: dual-averaging step size and windowed mass-matrix
+    adaptation over ``tune`` steps) on every chain; chains are mapped over devices
+    (``parallel``) or vectorised on one."""
+    import jax
+    from numpyro.infer.hmc import hmc
+
+    names = program.value_names
+    log_density = program.log_density
+
+    def potential_for(data: tuple[Any, ...]) -> Any:
+        def potential(params: dict[str, Any]) -> Any:
+            return -log_density(*(params[n] for n in names), *data)[0]
+        return potential
+
+    def one_chain(key: Any, init: dict[str, Any], data: tuple[Any, ...]) -> Any:
+        init_kernel, sample_kernel = hmc(potential_fn_gen=potential_for, algo="NUTS")
+        state = init_kernel(init, tune, dense_mass=dense_mass,
+                            target_accept_prob=target_accept, trajectory_length=None,
+                            max_tree_depth=MAX_TREE_DEPTH, model_args=(data,), rng_key=key)
+
+        # The state's total energy is not recorded (so no BFMI): returning it from the
+        # device-mapped loop made XLA's CPU program drive the adapted step size to ~1e-15 on
+        # every chain of one law-library fit (data_constrained), which the same loop without
+        # it, or vectorised, samples well.
+        def record(s: Any) -> Any:
+            return (s.z, {"lp": s.potential_energy, "step_size": s.adapt_state.step_size,
+                          "n_steps": s.num_steps, "acceptance_rate": s.accept_prob,
+                          "diverging": s.diverging})
+
+        # One loop over warm-up and draws (one copy of the NUTS kernel in the program, so it
+        # is traced and compiled once); warm-up states are written to slot 0, which the first
+        # draw overwrites.
+        def step(i: Any, carry: Any) -> Any:
+            s, kept = carry
+            s = sample_kernel(s, model_args=(data,))
+            slot = jax.numpy.maximum(i - tune, 0)
+            return s, jax.tree.map(lambda buffer, v: buffer.at[slot].set(v), kept, record(s))
+
+        empty = jax.tree.map(lambda v: jax.numpy.zeros((draws, *jax.numpy.shape(v)),
+                                                       jax.numpy.result_type(v)), record(state))
+        _, kept = jax.lax.fori_loop(0, tune + draws, step, (state, empty))
+        return kept
+
+    if chain_method == "parallel":
+        return jax.pmap(one_chain, in_axes=(0, 0, None))
+    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None)))
+
+
+# Programs by the model's structure key (bayescale.build.structure_key), most recent last.
+_PROGRAMS: OrderedDict[str, Program] = OrderedDict()
+_PROGRAMS_MAX = 8
+_PROGRAMS_LOCK = threading.Lock()
+program_stats = {"built": 0, "reused": 0}
+
+
+def program_for(pm_model: Any, structure: str | None) -> Program:
+    """The cached :class:`Program` of ``structure`` and the model's coordinate lengths
+    (built from ``pm_model`` on first use); ``structure=None``: built afresh, not cached."""
+    if structure is None:
+        return build_program(pm_model)
+    structure = f"{structure} {sorted(coordinate_lengths(pm_model).items())}"
+    with _PROGRAMS_LOCK:
+        if structure in _PROGRAMS:
+            _PROGRAMS.move_to_end(structure)
+            program_stats["reused"] += 1
+            return _PROGRAMS[structure]
+    program = build_program(pm_model)
+    if not program.reusable:   # some number of this model is a constant in the program
+        return program
+    with _PROGRAMS_LOCK:
+        program = _PROGRAMS.setdefault(structure, program)
+        program_stats["built"] += 1
+        while len(_PROGRAMS) > _PROGRAMS_MAX:
+            _PROGRAMS.popitem(last=False)
+    return program
+
+
+#: an adapted step size below this (unconstrained, standardised scale) moves no chain
+COLLAPSED_STEP_SIZE = 1e-8
+
+
+def step_size_collapsed(step_size: Any) -> bool:
+    """Whether any chain's adapted step size (``(chain, draw)`` array) fell below
+    :data:`COLLAPSED_STEP_SIZE`."""
+    return bool(np.min(np.asarray(step_size)) < COLLAPSED_STEP_SIZE)
+
+
+def _runner(program: Program, settings: tuple[Any, ...]) -> Any:
+    """The program's jitted chain runner for ``(tune, draws, chains, chain_method,
+    target_accept, dense_mass)``, made on first use."""
+    with _PROGRAMS_LOCK:
+        runner = program.runners.get(settings)
+    if runner is None:
+        tune, draws, _, chain_method, target_accept, dense_mass = settings
+        runner = _chain_runner(program, tune=tune, draws=draws, chain_method=chain_method,
+                               target_accept=target_accept,
+                               dense_mass=dense_mass if isinstance(dense_mass, bool)
+                               else list(dense_mass))
+        with _PROGRAMS_LOCK:
+            runner = program.runners.setdefault(settings, runner)
+    return runner
+
+
 def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: int | None,
                    target_accept: float, dense: bool | Collection[str],
-                   chain_method: str, progressbar: bool) -> xr.DataTree:
+                   chain_method: str, progressbar: bool,
+                   structure: str | None = None) -> xr.DataTree:
     """Run numpyro's NUTS on ``pm_model``; ``dense``: True (one dense metric), False
-    (diagonal), or the value-variable names that share a dense block (others diagonal)."""
+    (diagonal), or the value-variable names that share a dense block (others diagonal).
+    ``structure``: the model's :func:`bayescale.build.structure_key`; fits with the same key
+    share compiled programs (see :class:`Program`). ``progressbar`` is accepted for the
+    common interface; the chains run as one compiled program, without a bar."""
     import jax
     from arviz_base import from_dict
-    from numpyro.infer import MCMC, NUTS
     from pymc.backends.arviz import (
         coords_and_dims_for_inferencedata,
         find_constants,
         find_observations,
     )
-    from pymc.sampling.jax import get_jaxified_graph
-    from pymc.util import get_default_varnames
 
+    del progressbar
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
-    value_vars = pm_model.value_vars
-    names = [v.name for v in value_vars]
-    logp = get_jaxified_graph(inputs=value_vars, outputs=[pm_model.logp()])
-
-    def potential(params: dict[str, Any]) -> Any:
-        return -logp(*(params[n] for n in names))[0]
-
-    init = _initial_points(pm_model, chains, seed, logp, names)
-    if chains == 1:
-        init = {n: v[0] for n, v in init.items()}
+    program = program_for(pm_model, structure)
+    names = program.value_names
+    data = program.data_of(pm_model)
+    init = _initial_points(pm_model, chains, seed,
+                           lambda *values: program.log_density(*values, *data), names)
     if isinstance(dense, bool):
         dense_mass: bool | list[tuple[str, ...]] = dense
     else:
         block = tuple(n for n in names if n in set(dense))
         dense_mass = [block] if block else False
-    kernel = NUTS(potential_fn=potential, target_accept_prob=target_accept,
-                  dense_mass=dense_mass, max_tree_depth=MAX_TREE_DEPTH)
-    mcmc = MCMC(kernel, num_warmup=tune, num_samples=draws, num_chains=chains,
-                chain_method=chain_method, progress_bar=progressbar)
+    settings = (tune, draws, chains, chain_method, float(target_accept),
+                dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass))
     start = time.perf_counter()
-    key = jax.random.PRNGKey(seed)
-    mcmc.run(jax.random.split(key, chains) if chains > 1 else key, init_params=init,
-             extra_fields=tuple(_STATS))
-    raw = mcmc.get_samples(group_by_chain=True)
+    keys = jax.random.split(jax.random.PRNGKey(seed), chains)
+    raw, extra = _runner(program, settings)(keys, init, data)
+    if chain_method == "parallel" and step_size_collapsed(extra["step_size"]):
+        # A guard against the collapse described in _chain_runner: the same kernel, keys,
+        # starting points and data, chains vectorised on one device.
+        settings = (*settings[:3], "vectorized", *settings[4:])
+        raw, extra = _runner(program, settings)(keys, init, data)
+    values = program.natural(tuple(raw[n] for n in names), data)
+    posterior = {n: np.asarray(v) for n, v in zip(program.output_names, values, strict=True)}
     seconds = time.perf_counter() - start
     release_compiled_programs()
 
-    outputs = list(get_default_varnames(pm_model.unobserved_value_vars,
-                                        include_transformed=False))
-    natural = get_jaxified_graph(inputs=value_vars, outputs=outputs)
-    values = jax.jit(lambda *x: jax.vmap(jax.vmap(natural))(*x))(*(raw[n] for n in names))
-    posterior = {v.name: np.asarray(r) for v, r in zip(outputs, values, strict=True)}
-    extra = mcmc.get_extra_fields(group_by_chain=True)
-    stats = {_STATS[k]: np.asarray(v) for k, v in extra.items() if k in _STATS}
+    stats = {k: np.asarray(v) for k, v in extra.items()}
     stats["tree_depth"] = (np.log2(stats["n_steps"]).astype(int) + 1)
     stats["reached_max_treedepth"] = stats["n_steps"] >= 2**MAX_TREE_DEPTH - 1
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
@@ -157,4 +326,5 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
     coords, dims = coords_and_dims_for_inferencedata(pm_model)
     return from_dict(groups, coords=coords, dims=dims, sample_dims=["chain", "draw"],
                      attrs={"posterior": {"sampling_time": seconds, "tuning_steps": tune,
-                                          "inference_library": "numpyro"}})
+                                          "inference_library": "numpyro",
+                                          "chain_method": settings[3]}})

@@ -8,9 +8,9 @@
    - ``bayescale``: ``bs.Model("chinchilla").fit(runs)`` with default settings, once with an
      empty JAX compilation cache (a first-ever fit) and once with the cache the first left;
    - ``bayescale, refit``: the same model refitted to 8 bootstrap resamples of the runs in
-     one process, with the default sampler (numpyro: the data are constants of its compiled
-     program, so each refit traces and compiles again, partly from JAX's cache) and with
-     ``sampler="nutpie"`` (compiled once, data swapped in): seconds per refit (median);
+     one process, with the default sampler (numpyro: the programs compiled for the first fit
+     run again, the data are their inputs) and with ``sampler="nutpie"`` (compiled once, data
+     swapped in): seconds per refit (median);
    - ``pymc (hand-written, pm.sample defaults)``: the same law and likelihood written directly
      in PyMC the way a user would (raw parameters ``log A - alpha log N``, no centring),
      ``pm.sample(draws=1000, tune=1000, chains=4)``; PyMC 6 picks nutpie when installed;
@@ -81,9 +81,9 @@ def child_bayescale() -> dict:
 
 
 def child_bayescale_refit(sampler: str) -> dict:
-    """A first fit, then 8 refits on bootstrap resamples in the same process: numpyro
-    compiles each refit's program again (the data are its constants), nutpie runs its
-    compiled model with the data swapped in."""
+    """A first fit, then 8 refits on bootstrap resamples in the same process: numpyro runs
+    the programs compiled for the first fit, nutpie its compiled model with the data swapped
+    in."""
     import bayescale as bs
 
     runs = _runs()
@@ -291,7 +291,7 @@ def main() -> None:
         chin.append({**run_child("bayescale", env), "setup": "bayescale (warm JAX cache)"})
     # wall time of the process: the first fit (compiles) and 8 refits on bootstrap resamples
     chin.append({**run_child("bayescale_refit"),
-                 "setup": "bayescale refit (defaults: numpyro, compiled per fit)"})
+                 "setup": "bayescale refit (defaults: numpyro, programs reused)"})
     chin.append({**run_child("nutpie_refit"), "setup": "bayescale refit (nutpie, compiled once)"})
     chin.append({**run_child("pymc_default"), "setup": "PyMC hand-written, pm.sample defaults"})
     if not args.skip_pymc_nuts:

@@ -56,20 +56,59 @@ def test_swapped_data_give_the_log_density_of_a_model_built_on_them():
     assert structure_key(normal, da) != structure_key(model, da)
 
 
+def test_numpyro_program_takes_another_data_set_and_gives_its_log_density():
+    """numpyro's programs have the data as inputs: the program jaxified from one model,
+    given another data set of the same structure, evaluates that data set's model."""
+    from bayescale.numpyro_nuts import build_program
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    a = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
+    b = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
+    first, fresh = build_model(model, encode(model, a)), build_model(model, encode(model, b))
+    program = build_program(first)
+    # every number from the data or a prior is an input; only coordinate lengths are constants
+    assert program.reusable
+    assert {"observed", "log_C", "prior_log_E_mu"} <= set(program.data_names)
+    point = {k: v + 0.1 for k, v in fresh.initial_point().items()}
+    values = [point[n] for n in program.value_names]
+    swapped = float(program.log_density(*values, *program.data_of(fresh))[0])
+    assert swapped == pytest.approx(fresh.compile_logp()(point), rel=1e-10)
+    # and not the first data set's value: the data really are inputs
+    own = float(program.log_density(*values, *program.data_of(first))[0])
+    assert own == pytest.approx(first.compile_logp()(point), rel=1e-10)
+    assert abs(own - swapped) > 1.0
+
+
+def _compile_cache(sampler: str) -> tuple[dict, dict, str]:
+    """The cache of compiled models of ``sampler``, its counters and the 'new' counter."""
+    from bayescale import numpyro_nuts
+
+    if sampler == "nutpie":
+        return fit_module._COMPILED, fit_module.compile_stats, "compiled"
+    return numpyro_nuts._PROGRAMS, numpyro_nuts.program_stats, "built"
+
+
 @pytest.mark.slow
-def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
+@pytest.mark.parametrize(("sampler", "last_group"), [("nutpie", 8), ("numpyro", 5)])
+def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws(sampler,
+                                                                              last_group):
+    """A second fit of the same structure reuses the first fit's compiled model (nutpie: any
+    number of runs, here 18 after 15) or programs (numpyro: the same number of runs, 15, whose
+    shapes XLA compiled for) and draws exactly what a freshly compiled one draws with the same
+    seed on the same machine."""
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
     first = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(1))
-    second = _runs({"g0": 7, "g1": 3, "g2": 8}, seed=seed_for(2), scale=3.0)
-    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": "nutpie", "refits": 0,
+    second = _runs({"g0": 7, "g1": 3, "g2": last_group}, seed=seed_for(2), scale=3.0)
+    kw = {"draws": 150, "tune": 300, "chains": 4, "seed": 5, "sampler": sampler, "refits": 0,
           "progressbar": False, "warn": False}
-    fit_module._COMPILED.clear()
-    before = dict(fit_module.compile_stats)
+    cache, stats, new = _compile_cache(sampler)
+    cache.clear()
+    before = dict(stats)
     model.fit(first, **kw)
     reused = model.fit(second, **kw)
-    assert fit_module.compile_stats["compiled"] == before["compiled"] + 1
-    assert fit_module.compile_stats["reused"] == before["reused"] + 1
-    fit_module._COMPILED.clear()
+    assert stats[new] == before[new] + 1
+    assert stats["reused"] == before["reused"] + 1
+    cache.clear()
     fresh = model.fit(second, **kw)
     for name in ("E", "alpha", "E_by_family", "sigma"):
         np.testing.assert_array_equal(reused.posterior[name].values,
@@ -78,6 +117,32 @@ def test_refit_on_the_reused_compiled_model_draws_what_a_fresh_compile_draws():
     assert list(reused.posterior["family"].values) == ["g0", "g1", "g2"]
     np.testing.assert_array_equal(reused.idata["observed_data"]["log_y"].values,
                                   np.log(second["loss"].to_numpy()))
+
+
+@pytest.mark.slow
+def test_a_collapsed_step_size_reruns_the_chains_vectorised(monkeypatch):
+    """When the device-mapped program's adapted step size falls below the floor on a chain,
+    the same chains (keys, starting points, kernel) run again vectorised on one device and
+    that run is kept and labelled. The floor is raised here so that every run counts as
+    collapsed; the kept draws equal those of a fit run vectorised from the start."""
+    from bayescale import numpyro_nuts
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    runs = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(3))
+    kw = {"draws": 100, "tune": 200, "chains": 4, "seed": 7, "refits": 0,
+          "progressbar": False, "warn": False, "sampler": "numpyro"}
+    assert fit_module._chain_method(4) == "parallel"
+    assert not numpyro_nuts.step_size_collapsed(np.full((4, 3), 0.2))
+    assert numpyro_nuts.step_size_collapsed(np.array([[0.2], [1e-15]]))
+    monkeypatch.setattr(numpyro_nuts, "COLLAPSED_STEP_SIZE", np.inf)
+    rerun = model.fit(runs, **kw)
+    assert rerun.posterior.attrs["chain_method"] == "vectorized"
+    monkeypatch.setattr(fit_module, "_chain_method", lambda chains: "vectorized")
+    vectorised = model.fit(runs, **kw)
+    assert vectorised.posterior.attrs["chain_method"] == "vectorized"
+    for name in ("E", "alpha", "E_by_family"):
+        np.testing.assert_array_equal(rerun.posterior[name].values,
+                                      vectorised.posterior[name].values)
 
 
 def test_auto_sampler_falls_back_to_what_is_installed(monkeypatch):
