@@ -568,7 +568,12 @@ def test_slow_mixing_names_the_slowest_variables():
     scrambled["posterior"] = xr.DataTree(post)
     worst = fit_module._diagnostics(scrambled, "numpyro", 0.0, named=named)
     assert worst.slowest[0] == "alpha" and "sampler_coordinate" not in worst.slowest
-    assert worst.max_rhat > 2
+    # Shifted by 10 per chain, the two chains' alpha draws do not overlap (alpha's draws span
+    # well under 10), and the rank-normalised split R-hat of two non-overlapping chains of 30
+    # draws is at least 1.80 whatever the order of draws within each chain (2,000 random and
+    # sorted orders; it saturates: 1.83 at 1,000 draws). The bound does not depend on the
+    # fit's trajectory, unlike the other variables' R-hat in a 30-draw fit.
+    assert worst.max_rhat > 1.5
 
 
 def test_trajectory_length_limit_is_reported_with_slow_mixing():
