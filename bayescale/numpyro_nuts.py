@@ -21,7 +21,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import xarray as xr
@@ -111,7 +111,7 @@ class Program:
     output_names: list[str]
     log_density: Any     # (*values, *data) -> [log p]
     natural: Any         # jitted: (chain, draw) arrays of values, data -> natural-scale values
-    runners: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    runners: dict[Any, Any] = field(default_factory=dict)  # by RunnerSettings
 
     reusable: bool = True  # False: a shared variable of unknown name is a constant here
 
@@ -252,15 +252,25 @@ def step_size_collapsed(step_size: Any) -> bool:
     return bool(np.min(np.asarray(step_size)) < COLLAPSED_STEP_SIZE)
 
 
-def _runner(program: Program, settings: tuple[Any, ...]) -> Any:
-    """The program's jitted chain runner for ``(tune, draws, chains, chain_method,
-    target_accept, dense_mass)``, made on first use."""
+class RunnerSettings(NamedTuple):
+    """What a chain runner is compiled for, besides its program (a hashable cache key)."""
+
+    tune: int
+    draws: int
+    chain_method: str
+    target_accept: float
+    dense_mass: bool | tuple[tuple[str, ...], ...]
+
+
+def _runner(program: Program, settings: RunnerSettings) -> Any:
+    """The program's jitted chain runner for ``settings``, made on first use."""
     with _PROGRAMS_LOCK:
         runner = program.runners.get(settings)
     if runner is None:
-        tune, draws, _, chain_method, target_accept, dense_mass = settings
-        runner = _chain_runner(program, tune=tune, draws=draws, chain_method=chain_method,
-                               target_accept=target_accept,
+        dense_mass = settings.dense_mass
+        runner = _chain_runner(program, tune=settings.tune, draws=settings.draws,
+                               chain_method=settings.chain_method,
+                               target_accept=settings.target_accept,
                                dense_mass=dense_mass if isinstance(dense_mass, bool)
                                else list(dense_mass))
         with _PROGRAMS_LOCK:
@@ -298,15 +308,15 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
     else:
         block = tuple(n for n in names if n in set(dense))
         dense_mass = [block] if block else False
-    settings = (tune, draws, chains, chain_method, float(target_accept),
-                dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass))
+    settings = RunnerSettings(tune, draws, chain_method, float(target_accept),
+                              dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass))
     start = time.perf_counter()
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
     raw, extra = _runner(program, settings)(keys, init, data)
     if chain_method == "parallel" and step_size_collapsed(extra["step_size"]):
         # A guard against the collapse described in _chain_runner: the same kernel, keys,
         # starting points and data, chains vectorised on one device.
-        settings = (*settings[:3], "vectorized", *settings[4:])
+        settings = settings._replace(chain_method="vectorized")
         raw, extra = _runner(program, settings)(keys, init, data)
     values = program.natural(tuple(raw[n] for n in names), data)
     posterior = {n: np.asarray(v) for n, v in zip(program.output_names, values, strict=True)}
@@ -327,4 +337,4 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
     return from_dict(groups, coords=coords, dims=dims, sample_dims=["chain", "draw"],
                      attrs={"posterior": {"sampling_time": seconds, "tuning_steps": tune,
                                           "inference_library": "numpyro",
-                                          "chain_method": settings[3]}})
+                                          "chain_method": settings.chain_method}})
