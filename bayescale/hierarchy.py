@@ -33,7 +33,8 @@ Parameterisation (the same model, sampled in the coordinates NUTS handles best):
   level, which its runs pin by construction, starts centred); when it shows
   divergences or R-hat > 1.01, ``fit`` refits with the choice made from its draws (the median
   level's posterior sd against ``CENTRING_THRESHOLD`` times the spread) and a higher
-  ``target_accept``; every attempt is in ``Diagnostics.history``.
+  ``target_accept``. A fit of ``fit.PILOT_MIN_RUNS`` runs or more makes that choice from a
+  short pilot run before its first attempt. Every attempt is in ``Diagnostics.history``.
 * **Mass matrix.** numpyro adapts a dense block over the population-scale values (locations,
   spreads, likelihood scales, where correlations are strong) and a diagonal over the group
   effects (a dense matrix over every effect is estimated from too few warm-up draws and made

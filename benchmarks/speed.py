@@ -228,7 +228,8 @@ def child_crossed(families: int, per_family: int) -> dict:
             "groups": groups, "fit_seconds": seconds, "sampling_seconds": d.sampling_seconds,
             "seconds_per_group": seconds / groups, "seconds_per_run": seconds / len(runs),
             "min_ess_bulk": d.min_ess_bulk, "divergences": d.divergences,
-            "max_rhat": d.max_rhat, "refits": d.refits, "mean_leapfrog_steps": float(steps.mean()),
+            "max_rhat": d.max_rhat, "refits": d.refits, "history": list(d.history),
+            "mean_leapfrog_steps": float(steps.mean()),
             "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "backend": f"{jax.default_backend()} x{jax.local_device_count()}"}
 
@@ -243,7 +244,8 @@ def run_hierarchical(grid: list[tuple[int, int]]) -> pd.DataFrame:
         rows.append(row)
         print(f"crossed {families} families x {per}: {row['fit_seconds']:.1f} s",
               file=sys.stderr)
-    return pd.DataFrame(rows).drop(columns=["setup", "wall_seconds"])
+    return pd.DataFrame(rows).drop(columns=["setup", "wall_seconds", "history"],
+                                   errors="ignore")
 
 
 def slope(x: np.ndarray, y: np.ndarray) -> float:

@@ -494,13 +494,17 @@ def test_predictions_run_in_bounded_memory(small_fit):
 
 
 # ---------------------------------------------------------------------------- automatic refits
-def _scripted_fit(monkeypatch, verdicts, refits=2):
+def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None):
     """Fit with the sampler's verdicts ``[(divergences, max R-hat), ...]`` scripted (this
-    tests the refit logic, not NUTS); returns the fit and each run's sampler settings."""
+    tests the refit logic, not NUTS), and the centring chosen from each run's draws
+    (``centred``: one flag per refit for the model's one set of group effects; default:
+    non-centred, the starting choice, every time); returns the fit and each run's sampler
+    settings."""
     import dataclasses
 
     fit_module = importlib.import_module("bayescale.fit")
     scripted = iter(verdicts)
+    chosen = iter(centred if centred is not None else [False] * (refits + 1))
     runs: list[dict] = []
     real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
 
@@ -513,8 +517,13 @@ def _scripted_fit(monkeypatch, verdicts, refits=2):
         return dataclasses.replace(real_diagnostics(idata, backend, seconds, named),
                                    divergences=divergences, max_rhat=rhat)
 
+    def centring_from_draws(model, design, posterior):
+        return {key: dict.fromkeys(cols, next(chosen))
+                for key, cols in fit_module.default_centring(model, design).items()}
+
     monkeypatch.setattr(fit_module, "_run_nuts", run_nuts)
     monkeypatch.setattr(fit_module, "_diagnostics", diagnostics)
+    monkeypatch.setattr(fit_module, "centring_from_draws", centring_from_draws)
     model = bs.Model("power_law:C", hierarchy={"A": "family"})
     result = model.fit(small_runs(), draws=40, tune=40, chains=2, seed=1, progressbar=False,
                        warn=False, refits=refits)
@@ -547,6 +556,41 @@ def test_refits_stop_when_a_longer_run_mixes_no_better(monkeypatch):
     d = result.diagnostics
     assert (d.max_rhat, d.refits) == (1.03, 1)
     assert d.history[-1].endswith("kept attempt 1")
+
+
+def test_a_refit_in_a_new_centring_runs_the_same_length(monkeypatch):
+    """Attempt 1 mixes slowly non-centred and its draws call for centred effects: attempt 2
+    is a new geometry, so it runs the requested length (not twice it); when attempt 2, in the
+    same centring as chosen next, mixes slowly too, attempt 3 runs twice as long."""
+    result, runs = _scripted_fit(monkeypatch, [(0, 1.03), (0, 1.02), (0, 1.0)],
+                                 centred=[True, True])
+    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (40, 40), (80, 80)]
+    assert result.centring == {"A": {"family": True}}
+    assert "0 of 1 sets of group effects centred" in result.diagnostics.history[0]
+    assert "1 of 1 sets of group effects centred" in result.diagnostics.history[1]
+
+
+def test_a_large_fit_chooses_its_centring_from_a_pilot(monkeypatch):
+    """A hierarchical fit of at least ``PILOT_MIN_RUNS`` runs (lowered here to the test's 16)
+    with its centring open runs a short pilot first and starts from the centring chosen
+    from the pilot's draws; ``Model(centered=...)`` given, or fewer runs, runs no pilot."""
+    fit_module = importlib.import_module("bayescale.fit")
+    monkeypatch.setattr(fit_module, "PILOT_MIN_RUNS", len(small_runs()))
+    monkeypatch.setattr(fit_module, "PILOT_TUNE", 20)
+    monkeypatch.setattr(fit_module, "PILOT_DRAWS", 10)
+    result, runs = _scripted_fit(monkeypatch, [(0, 1.0)], centred=[True])
+    assert [(r["tune"], r["draws"]) for r in runs] == [(20, 10), (40, 40)]
+    assert result.centring == {"A": {"family": True}}
+    assert result.diagnostics.history[0].startswith("pilot: 20 warm-up + 10 draws per chain")
+    assert result.diagnostics.history[0].endswith("chose 1 of 1 sets of group effects centred")
+    assert result.diagnostics.refits == 0
+    design = fit_module.encode(result.model, small_runs())
+    opened = fit_module.default_centring(result.model, design)
+    assert fit_module._pilot_wanted(result.model, design, opened, tune=40, draws=40)
+    given = bs.Model("power_law:C", hierarchy={"A": "family"}, centered=False)
+    assert not fit_module._pilot_wanted(given, design, opened, tune=40, draws=40)
+    monkeypatch.setattr(fit_module, "PILOT_MIN_RUNS", len(small_runs()) + 1)
+    assert not fit_module._pilot_wanted(result.model, design, opened, tune=40, draws=40)
 
 
 def test_slow_mixing_names_the_slowest_variables():
