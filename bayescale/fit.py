@@ -374,9 +374,9 @@ def _pilot_wanted(model: Model, design: Design, centring: Centring, *, tune: int
     starting non-centred and refitting when that mixes badly.
 
     Only where the choice is open (``Model(centered=None)``, some effects non-centred by
-    default) and the fit is large (``PILOT_MIN_RUNS`` runs or more, over twice the pilot's length):
-    there a refit, which runs the whole fit again, costs far more than the pilot and its own
-    compilation. Crossed fit of 50 families x 3 models x 8 tasks (1,200 runs, 500 + 500
+    default) and the fit is large (``PILOT_MIN_RUNS`` runs or more, over twice the pilot's
+    length): there a refit, which runs the whole fit again, costs far more than the pilot and
+    its own compilation. Crossed fit of 50 families x 3 models x 8 tasks (1,200 runs, 500 + 500
     iterations): non-centred start, R-hat 1.021, refit centred at twice the length: 120 s; the
     centring the refit chose, from the start: 42 s."""
     flags = [f for cols in centring.values() for f in cols.values()]
