@@ -38,7 +38,7 @@ from .graph import law_fingerprint
 from .hierarchy import by_name
 from .intervals import ci_probs, median_interval
 from .io import ATTR, write_tree
-from .numpyro_nuts import population_value_names, sample_numpyro
+from .numpyro_nuts import ChainEnd, continue_chains, population_value_names, sample_numpyro
 from .priors import DataScale
 
 __all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "choose_sampler"]
@@ -276,9 +276,13 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     (:func:`bayescale.build.centring_from_draws`). After a run with divergences the step
     shrinks (``target_accept`` moved to ``1 - (1 - target_accept) / 4**k`` after the k-th
     diverging run: 0.9, 0.975, 0.994). A run without divergences whose chains still disagree
-    mixes slowly: the next one keeps the step (a smaller one would cover less ground per
-    draw) and, unless the centring changed, has twice the warm-up and twice the draws,
-    thinned back to ``draws`` per chain; when that longer run mixes no better, refitting
+    mixes slowly: the next attempt keeps the step (a smaller one would cover less ground per
+    draw) and, unless the centring changed, runs the chains twice as long, thinned back to
+    ``draws`` per chain: with numpyro (the default) it continues the same chains from their
+    last states for as many draws again, with the step size and mass matrix their warm-up
+    adapted (:func:`bayescale.numpyro_nuts.continue_chains`; the earlier draws stay, so this
+    costs ``draws`` iterations, not a new ``2 * (tune + draws)``); with nutpie or PyMC it is a
+    new run with twice the warm-up and draws. When the longer chains mix no better, refitting
     stops (the posterior has a ridge the data do not resolve: a longer run will not fix it,
     and :attr:`Diagnostics.slowest` names the variables). The attempt with the fewest
     divergences (then the lowest R-hat) is kept. Every attempt is listed in
@@ -305,10 +309,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     total = 0.0
     if _pilot_wanted(model, design, centring, tune=tune, draws=draws):
         start = time.perf_counter()
-        pilot = _run_nuts(model, design, build_model(model, design, centring), centring,
-                          backend, draws=PILOT_DRAWS, tune=PILOT_TUNE, chains=chains,
-                          seed=None if seed is None else seed + refits + 1,
-                          target_accept=target_accept, progressbar=progressbar)
+        pilot, _ = _run_nuts(model, design, build_model(model, design, centring), centring,
+                             backend, draws=PILOT_DRAWS, tune=PILOT_TUNE, chains=chains,
+                             seed=None if seed is None else seed + refits + 1,
+                             target_accept=target_accept, progressbar=progressbar)
         total += time.perf_counter() - start
         chosen = centring_from_draws(model, design, pilot["posterior"])
         history.append(f"pilot: {PILOT_TUNE} warm-up + {PILOT_DRAWS} draws per chain, "
@@ -317,15 +321,20 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     run_draws, run_tune = draws, tune
     best: tuple[Any, ...] | None = None
     accept = target_accept
+    extend: ChainEnd | None = None   # chains to continue (slow mixing in the same geometry)
     for attempt in range(refits + 1):
-        pm_model = build_model(model, design, centring)
-        run_seed = None if seed is None else seed + attempt
         start = time.perf_counter()
-        idata = _run_nuts(model, design, pm_model, centring, backend, draws=run_draws,
-                          tune=run_tune, chains=chains, seed=run_seed, target_accept=accept,
-                          progressbar=progressbar)
+        if extend is not None:
+            idata, end = continue_chains(extend, extend.draws)
+        else:
+            pm_model = build_model(model, design, centring)
+            run_seed = None if seed is None else seed + attempt
+            idata, end = _run_nuts(model, design, pm_model, centring, backend, draws=run_draws,
+                                   tune=run_tune, chains=chains, seed=run_seed,
+                                   target_accept=accept, progressbar=progressbar)
         seconds = time.perf_counter() - start
         total += seconds
+        continued, extend = extend is not None, None
         if run_draws > draws:
             idata = _thinned(idata, run_draws // draws)
         diagnostics = _diagnostics(idata, backend, seconds, named=model.variable_names())
@@ -341,18 +350,22 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                 or attempt == refits or longer_did_not_help:
             break
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
-                                         diagnostics))
+                                         diagnostics, continued=continued))
         chosen = (centring_from_draws(model, design, idata["posterior"]) if model.hierarchy
                   else centring)
         if diagnostics.divergences:          # divergences: a smaller step for the next run
             accept = 1 - (1 - accept) / 4
-        elif chosen == centring:             # slow mixing in the same geometry: run longer
-            run_draws, run_tune = 2 * run_draws, 2 * run_tune
+        elif chosen == centring:             # slow mixing in the same geometry: run longer,
+            extend = end                     # continuing these chains where they can be
+            run_draws = 2 * run_draws
+            if end is None:                  # (nutpie, PyMC: a new run, twice the warm-up)
+                run_tune = 2 * run_tune
         centring = chosen                    # (a new centring is a new geometry: same length)
     _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
     if kept != attempt:      # a later attempt did worse: keep the one with fewest problems
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
-                                         diagnostics) + f"; kept attempt {kept + 1}")
+                                         diagnostics, continued=continued)
+                       + f"; kept attempt {kept + 1}")
     diagnostics, centring, accept = kept_diagnostics, kept_centring, kept_accept
     diagnostics = dataclasses.replace(diagnostics, sampling_seconds=round(total, 2),
                                       target_accept=accept, refits=attempt,
@@ -385,9 +398,12 @@ def _pilot_wanted(model: Model, design: Design, centring: Centring, *, tune: int
 
 
 def _describe_attempt(attempt: int, accept: float, tune: int, draws: int,
-                      centring: Centring, diagnostics: Diagnostics) -> str:
-    return (f"attempt {attempt + 1}: target_accept {accept:.4g}, {tune} warm-up + {draws} "
-            f"draws per chain, {_describe_centring(centring)}: {diagnostics.divergences} "
+                      centring: Centring, diagnostics: Diagnostics, *,
+                      continued: bool = False) -> str:
+    length = (f"attempt {attempt}'s chains continued to {draws} draws per chain" if continued
+              else f"{tune} warm-up + {draws} draws per chain")
+    return (f"attempt {attempt + 1}: target_accept {accept:.4g}, {length}, "
+            f"{_describe_centring(centring)}: {diagnostics.divergences} "
             f"divergences, max R-hat {diagnostics.max_rhat:.3f}")
 
 
@@ -409,8 +425,10 @@ def _describe_centring(centring: Centring) -> str:
 
 def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centring,
               backend: str, *, draws: int, tune: int, chains: int, seed: int | None,
-              target_accept: float, progressbar: bool) -> xr.DataTree:
-    """One NUTS run on ``pm_model`` with the chosen backend."""
+              target_accept: float, progressbar: bool
+              ) -> tuple[xr.DataTree, ChainEnd | None]:
+    """One NUTS run on ``pm_model`` with the chosen backend: its draws and, from numpyro,
+    where its chains ended (:func:`bayescale.numpyro_nuts.continue_chains`)."""
     quiet_loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.jax")]
     levels = [lg.level for lg in quiet_loggers]
     try:
@@ -422,7 +440,8 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
             if backend == "nutpie":
                 return _sample_nutpie(model, design, pm_model, centring, draws=draws,
                                       tune=tune, chains=chains, seed=seed,
-                                      target_accept=target_accept, progressbar=progressbar)
+                                      target_accept=target_accept,
+                                      progressbar=progressbar), None
             if backend == "numpyro":
                 dense = population_value_names(pm_model) if model.hierarchy else True
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
@@ -433,7 +452,7 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,
-                             **_sample_kwargs(backend, chains, target_accept))
+                             **_sample_kwargs(backend, chains, target_accept)), None
     finally:
         for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 
 from .priors import DataScale, Prior
@@ -93,6 +94,9 @@ class Law:
     #: (:mod:`bayescale.coordinates`).
     floor: str | None = None
     curve_terms: tuple[tuple[str, str], ...] = ()
+    #: compiled :meth:`evaluate` functions by the inputs' numbers of dimensions
+    _evaluators: dict[tuple[int, ...], Any] = field(default_factory=dict, init=False,
+                                                    repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.curve_terms and (self.floor not in self.params
@@ -128,16 +132,28 @@ class Law:
         """Evaluate the law on the natural scale with numpy inputs and natural parameter values.
 
         Used for simulation and checks; the fit and the predictions use the same ``log_mean``.
+        The function is compiled once per law and shape of inputs (a simulation of many
+        groups calls it once per group).
         """
-        x = {k: pt.as_tensor_variable(np.log(np.asarray(inputs[k], dtype=float)))
-             for k in self.inputs}
-        p: dict[str, Any] = {}
-        for name, par in self.params.items():
-            value = float(params[name])
-            p[name] = pt.as_tensor_variable(value)
-            if par.support == "positive":
-                p[f"log_{name}"] = pt.as_tensor_variable(np.log(value))
-        return np.exp(self.log_mean(x, p).eval())
+        logs = [np.log(np.asarray(inputs[k], dtype=float)) for k in self.inputs]
+        values = [float(params[name]) for name in self.params]
+        ndims = tuple(v.ndim for v in logs)
+        function = self._evaluators.get(ndims)
+        if function is None:
+            x = {k: pt.tensor(f"log_{k}", shape=(None,) * n, dtype="float64")
+                 for k, n in zip(self.inputs, ndims, strict=True)}
+            natural = {name: pt.scalar(name, dtype="float64") for name in self.params}
+            p: dict[str, Any] = dict(natural)
+            for name, par in self.params.items():
+                if par.support == "positive":
+                    p[f"log_{name}"] = pt.log(natural[name])
+            # Python implementations, no C compilation: a simulation needs no speed per call
+            # that the compiler's seconds (and its lock on the cache directory) would repay.
+            function = pytensor.function([*x.values(), *natural.values()],
+                                         pt.exp(self.log_mean(x, p)), on_unused_input="ignore",
+                                         mode="FAST_COMPILE")
+            self._evaluators[ndims] = function
+        return np.asarray(function(*logs, *values), dtype=float)
 
 
 def logsumexp_terms(*terms: Any) -> Any:

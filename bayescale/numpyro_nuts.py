@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import xarray as xr
 
-__all__ = ["sample_numpyro", "population_value_names", "Program", "program_for",
-           "coordinate_lengths"]
+__all__ = ["sample_numpyro", "continue_chains", "ChainEnd", "population_value_names", "Program",
+           "program_for", "coordinate_lengths"]
 
 MAX_TREE_DEPTH = 10   # numpyro's and Stan's default: at most 2^10 - 1 leapfrog steps per draw
 
@@ -162,12 +162,22 @@ def build_program(pm_model: Any) -> Program:
                    reusable=all(id(v) in lengths for v in every.difference(shared)))
 
 
+#: the fields of numpyro's NUTS state that a run returns for :func:`continue_chains` (the
+#: position, the iteration count, the adapted step size and mass matrix, the random key); the
+#: rest is recomputed at the position or is per-draw output
+RESUMED_FIELDS = ("i", "z", "adapt_state", "rng_key")
+
+
 def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
-                  target_accept: float, dense_mass: bool | list[tuple[str, ...]]) -> Any:
-    """One jitted function ``(keys, initial points, data) -> (draws, statistics)`` running
-    NUTS (numpyro's kernel, its defaults: dual-averaging step size and windowed mass-matrix
+                  target_accept: float, dense_mass: bool | list[tuple[str, ...]],
+                  resume: bool = False) -> Any:
+    """One jitted function ``(keys, starts, data) -> (draws, statistics, ends)`` running NUTS
+    (numpyro's kernel, its defaults: dual-averaging step size and windowed mass-matrix
     adaptation over ``tune`` steps) on every chain; chains are mapped over devices
-    (``parallel``) or vectorised on one."""
+    (``parallel``) or vectorised on one. ``starts``: initial points, or (``resume``) the
+    :data:`RESUMED_FIELDS` of earlier runs' last states, which then run ``draws`` more
+    iterations without adaptation (numpyro adapts only while the iteration count is below
+    ``tune``, and a resumed count is past it)."""
     import jax
     from numpyro.infer.hmc import hmc
 
@@ -179,16 +189,19 @@ def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
             return -log_density(*(params[n] for n in names), *data)[0]
         return potential
 
-    def one_chain(key: Any, init: dict[str, Any], data: tuple[Any, ...]) -> Any:
+    def one_chain(key: Any, start: Any, data: tuple[Any, ...]) -> Any:
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_for, algo="NUTS")
-        state = init_kernel(init, tune, dense_mass=dense_mass,
+        state = init_kernel(start["z"] if resume else start, tune, dense_mass=dense_mass,
                             target_accept_prob=target_accept, trajectory_length=None,
                             max_tree_depth=MAX_TREE_DEPTH, model_args=(data,), rng_key=key)
+        if resume:   # gradient and potential were just recomputed at the same position
+            state = state._replace(**start)
+        skipped = 0 if resume else tune
 
         # The state's total energy is not recorded (so no BFMI): returning it from the
         # device-mapped loop made XLA's CPU program drive the adapted step size to ~1e-15 on
         # every chain of one law-library fit (data_constrained), which the same loop without
-        # it, or vectorised, samples well.
+        # it, or vectorised, samples well. (Hence also only RESUMED_FIELDS of the last state.)
         def record(s: Any) -> Any:
             return (s.z, {"lp": s.potential_energy, "step_size": s.adapt_state.step_size,
                           "n_steps": s.num_steps, "acceptance_rate": s.accept_prob,
@@ -200,13 +213,13 @@ def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
         def step(i: Any, carry: Any) -> Any:
             s, kept = carry
             s = sample_kernel(s, model_args=(data,))
-            slot = jax.numpy.maximum(i - tune, 0)
+            slot = jax.numpy.maximum(i - skipped, 0)
             return s, jax.tree.map(lambda buffer, v: buffer.at[slot].set(v), kept, record(s))
 
         empty = jax.tree.map(lambda v: jax.numpy.zeros((draws, *jax.numpy.shape(v)),
                                                        jax.numpy.result_type(v)), record(state))
-        _, kept = jax.lax.fori_loop(0, tune + draws, step, (state, empty))
-        return kept
+        last, kept = jax.lax.fori_loop(0, skipped + draws, step, (state, empty))
+        return (*kept, {f: getattr(last, f) for f in RESUMED_FIELDS})
 
     if chain_method == "parallel":
         return jax.pmap(one_chain, in_axes=(0, 0, None))
@@ -260,6 +273,7 @@ class RunnerSettings(NamedTuple):
     chain_method: str
     target_accept: float
     dense_mass: bool | tuple[tuple[str, ...], ...]
+    resume: bool = False
 
 
 def _runner(program: Program, settings: RunnerSettings) -> Any:
@@ -272,28 +286,41 @@ def _runner(program: Program, settings: RunnerSettings) -> Any:
                                chain_method=settings.chain_method,
                                target_accept=settings.target_accept,
                                dense_mass=dense_mass if isinstance(dense_mass, bool)
-                               else list(dense_mass))
+                               else list(dense_mass), resume=settings.resume)
         with _PROGRAMS_LOCK:
             runner = program.runners.setdefault(settings, runner)
     return runner
 
 
+@dataclass
+class ChainEnd:
+    """Where the chains of :func:`sample_numpyro` stopped: their last states (position,
+    adapted step size and mass matrix, random key) and every draw so far, so that
+    :func:`continue_chains` can run them longer without a new warm-up."""
+
+    pm_model: Any
+    program: Program
+    settings: RunnerSettings
+    states: Any                        # RESUMED_FIELDS, one leading chain axis
+    raw: dict[str, np.ndarray]         # unconstrained draws so far, (chain, draw, ...)
+    stats: dict[str, np.ndarray]       # their sampler statistics, (chain, draw)
+
+    @property
+    def draws(self) -> int:
+        return int(next(iter(self.stats.values())).shape[1])
+
+
 def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: int | None,
                    target_accept: float, dense: bool | Collection[str],
                    chain_method: str, progressbar: bool,
-                   structure: str | None = None) -> xr.DataTree:
+                   structure: str | None = None) -> tuple[xr.DataTree, ChainEnd]:
     """Run numpyro's NUTS on ``pm_model``; ``dense``: True (one dense metric), False
     (diagonal), or the value-variable names that share a dense block (others diagonal).
     ``structure``: the model's :func:`bayescale.build.structure_key`; fits with the same key
     share compiled programs (see :class:`Program`). ``progressbar`` is accepted for the
-    common interface; the chains run as one compiled program, without a bar."""
+    common interface; the chains run as one compiled program, without a bar. Returns the
+    draws and where the chains ended (for :func:`continue_chains`)."""
     import jax
-    from arviz_base import from_dict
-    from pymc.backends.arviz import (
-        coords_and_dims_for_inferencedata,
-        find_constants,
-        find_observations,
-    )
 
     del progressbar
     if seed is None:
@@ -312,18 +339,57 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
                               dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass))
     start = time.perf_counter()
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
-    raw, extra = _runner(program, settings)(keys, init, data)
+    raw, extra, states = _runner(program, settings)(keys, init, data)
     if chain_method == "parallel" and step_size_collapsed(extra["step_size"]):
         # A guard against the collapse described in _chain_runner: the same kernel, keys,
         # starting points and data, chains vectorised on one device.
         settings = settings._replace(chain_method="vectorized")
-        raw, extra = _runner(program, settings)(keys, init, data)
-    values = program.natural(tuple(raw[n] for n in names), data)
+        raw, extra, states = _runner(program, settings)(keys, init, data)
+    end = ChainEnd(pm_model=pm_model, program=program, settings=settings, states=states,
+                   raw={n: np.asarray(raw[n]) for n in names},
+                   stats={k: np.asarray(v) for k, v in extra.items()})
+    return _tree(end, seconds=time.perf_counter() - start), end
+
+
+def continue_chains(end: ChainEnd, draws: int) -> tuple[xr.DataTree, ChainEnd]:
+    """Run the chains that stopped at ``end`` for ``draws`` more iterations each, from their
+    last states with the step size and mass matrix their warm-up adapted (no adaptation, no
+    new warm-up: the chains are already in their stationary phase, so the earlier draws stay
+    valid). Returns all draws (earlier, then new) and the new end."""
+    import jax
+
+    settings = end.settings._replace(draws=draws, resume=True)
+    data = end.program.data_of(end.pm_model)
+    chains = next(iter(end.stats.values())).shape[0]
+    start = time.perf_counter()
+    keys = jax.random.split(jax.random.PRNGKey(0), chains)   # unused: states carry their keys
+    raw, extra, states = _runner(end.program, settings)(keys, end.states, data)
+    joined = ChainEnd(
+        pm_model=end.pm_model, program=end.program, settings=end.settings, states=states,
+        raw={n: np.concatenate([end.raw[n], np.asarray(raw[n])], axis=1) for n in end.raw},
+        stats={k: np.concatenate([end.stats[k], np.asarray(v)], axis=1)
+               for k, v in extra.items()})
+    return _tree(joined, seconds=time.perf_counter() - start), joined
+
+
+def _tree(end: ChainEnd, *, seconds: float) -> xr.DataTree:
+    """The DataTree of ``end``'s draws (as ``pm.sample(nuts_sampler="numpyro")`` makes it)."""
+    from arviz_base import from_dict
+    from pymc.backends.arviz import (
+        coords_and_dims_for_inferencedata,
+        find_constants,
+        find_observations,
+    )
+
+    program, pm_model = end.program, end.pm_model
+    data = program.data_of(pm_model)
+    start = time.perf_counter()
+    values = program.natural(tuple(end.raw[n] for n in program.value_names), data)
     posterior = {n: np.asarray(v) for n, v in zip(program.output_names, values, strict=True)}
-    seconds = time.perf_counter() - start
+    seconds += time.perf_counter() - start
     release_compiled_programs()
 
-    stats = {k: np.asarray(v) for k, v in extra.items()}
+    stats = dict(end.stats)
     stats["tree_depth"] = (np.log2(stats["n_steps"]).astype(int) + 1)
     stats["reached_max_treedepth"] = stats["n_steps"] >= 2**MAX_TREE_DEPTH - 1
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
@@ -335,6 +401,7 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
         groups["constant_data"] = constant
     coords, dims = coords_and_dims_for_inferencedata(pm_model)
     return from_dict(groups, coords=coords, dims=dims, sample_dims=["chain", "draw"],
-                     attrs={"posterior": {"sampling_time": seconds, "tuning_steps": tune,
+                     attrs={"posterior": {"sampling_time": seconds,
+                                          "tuning_steps": end.settings.tune,
                                           "inference_library": "numpyro",
-                                          "chain_method": settings.chain_method}})
+                                          "chain_method": end.settings.chain_method}})

@@ -84,3 +84,28 @@ def test_registered_user_law_resolves_by_name():
     finally:
         bs.unregister_law("inverse_test")
     assert "inverse_test" not in bs.available_laws()
+
+
+def test_evaluate_takes_new_parameters_and_shapes_on_each_call():
+    """``Law.evaluate`` compiles once per law and input shape, so a simulation of many groups
+    does not compile per group; each call still uses its own parameters and inputs: equal to
+    the law's ``log_mean`` built from constants, to 1e-12, over parameters and shapes."""
+    law = bs.get_law("chinchilla")
+
+    def direct(inputs, params):
+        x = {k: pt.as_tensor_variable(np.log(np.asarray(v, dtype=float)))
+             for k, v in inputs.items()}
+        p = {k: pt.as_tensor_variable(float(v)) for k, v in params.items()}
+        p |= {f"log_{k}": pt.as_tensor_variable(np.log(float(v))) for k, v in params.items()}
+        return np.exp(law.log_mean(x, p).eval())
+
+    rng = np.random.default_rng(0)
+    for inputs in ({"N": 1e9, "D": 2e10}, {"N": np.geomspace(1e8, 1e10, 5), "D": 3e10},
+                   {"N": np.full((2, 3), 5e8), "D": np.geomspace(1e9, 1e12, 3)}):
+        for _ in range(3):
+            params = {"E": rng.uniform(1, 2), "A": rng.uniform(100, 900),
+                      "B": rng.uniform(500, 3000), "alpha": rng.uniform(0.2, 0.5),
+                      "beta": rng.uniform(0.2, 0.5)}
+            got = law.evaluate(inputs, params)
+            np.testing.assert_allclose(got, direct(inputs, params), rtol=1e-12)
+            assert got.shape == np.broadcast_shapes(*(np.shape(v) for v in inputs.values()))

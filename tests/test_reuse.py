@@ -206,3 +206,28 @@ def test_compiled_programs_are_released_near_the_memory_map_limit(monkeypatch):
     monkeypatch.setattr(numpyro_nuts, "MAP_SHARE_LIMIT", 0.0)
     assert numpyro_nuts.release_compiled_programs()
     assert numpyro_nuts.memory_map_use() <= use + 0.01
+
+
+@pytest.mark.slow
+def test_continued_chains_keep_their_draws_step_and_metric():
+    """``continue_chains`` runs the chains on from their last states: the earlier draws come
+    back unchanged, the new ones move, and the step size is the one warm-up adapted, constant
+    over the new draws (no new adaptation; numpyro's dual averaging would change it every
+    iteration). These hold for any trajectory. Both ways of running the chains."""
+    from bayescale.numpyro_nuts import continue_chains, sample_numpyro
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    runs = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(11))
+    pm_model = build_model(model, encode(model, runs))
+    for chain_method in ("parallel", "vectorized"):
+        first, end = sample_numpyro(pm_model, draws=30, tune=60, chains=2, seed=4,
+                                    target_accept=0.9, dense=False, chain_method=chain_method,
+                                    progressbar=False)
+        both, joined = continue_chains(end, 20)
+        assert both["posterior"].sizes["draw"] == 50 and joined.draws == 50
+        np.testing.assert_array_equal(both["posterior"]["alpha"].values[:, :30],
+                                      first["posterior"]["alpha"].values)
+        step = both["sample_stats"]["step_size"].values
+        assert np.all(step[:, 30:] == step[:, 29:30]), step
+        new = both["posterior"]["alpha"].values[:, 30:]
+        assert np.unique(new).size > 10    # the chains move on (not a copy of the last draw)

@@ -494,12 +494,13 @@ def test_predictions_run_in_bounded_memory(small_fit):
 
 
 # ---------------------------------------------------------------------------- automatic refits
-def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None):
+def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None, continuable=True):
     """Fit with the sampler's verdicts ``[(divergences, max R-hat), ...]`` scripted (this
     tests the refit logic, not NUTS), and the centring chosen from each run's draws
     (``centred``: one flag per refit for the model's one set of group effects; default:
-    non-centred, the starting choice, every time); returns the fit and each run's sampler
-    settings."""
+    non-centred, the starting choice, every time); ``continuable=False``: runs return no
+    chain ends, as nutpie's and PyMC's do. Returns the fit and each run's sampler settings
+    (``{"continued": n}`` for chains continued by n draws)."""
     import dataclasses
 
     fit_module = importlib.import_module("bayescale.fit")
@@ -507,10 +508,16 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None):
     chosen = iter(centred if centred is not None else [False] * (refits + 1))
     runs: list[dict] = []
     real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
+    real_continue = fit_module.continue_chains
 
     def run_nuts(*args, **kwargs):
         runs.append({k: kwargs[k] for k in ("draws", "tune", "target_accept")})
-        return real_run(*args, **kwargs)
+        idata, end = real_run(*args, **kwargs)
+        return idata, end if continuable else None
+
+    def continue_chains(end, draws):
+        runs.append({"continued": draws})
+        return real_continue(end, draws)
 
     def diagnostics(idata, backend, seconds, named=()):
         divergences, rhat = next(scripted)
@@ -522,6 +529,7 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None):
                 for key, cols in fit_module.default_centring(model, design).items()}
 
     monkeypatch.setattr(fit_module, "_run_nuts", run_nuts)
+    monkeypatch.setattr(fit_module, "continue_chains", continue_chains)
     monkeypatch.setattr(fit_module, "_diagnostics", diagnostics)
     monkeypatch.setattr(fit_module, "centring_from_draws", centring_from_draws)
     model = bs.Model("power_law:C", hierarchy={"A": "family"})
@@ -534,25 +542,36 @@ def test_refits_escalate_and_keep_the_attempt_with_fewest_problems(monkeypatch):
     """Attempt 1 diverges, attempt 2 mixes slowly, attempt 3 diverges again. Expected:
     target_accept 0.9, then 0.975 (the divergences shrink the step), then 0.975 again (slow
     mixing without divergences keeps the step: a smaller one covers less ground per draw);
-    the slow-mixing attempt makes the next one run twice as long, thinned back to the
-    requested draws; attempt 2 is kept and every attempt is in the history."""
+    the slow-mixing attempt's chains are continued to twice their draws (no new warm-up),
+    thinned back to the requested draws; attempt 2 is kept and every attempt is in the
+    history."""
     result, runs = _scripted_fit(monkeypatch, [(7, 1.02), (0, 1.05), (3, 1.004)])
-    assert [r["target_accept"] for r in runs] == pytest.approx([0.9, 0.975, 0.975])
-    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (40, 40), (80, 80)]
+    assert runs[:2] == [{"draws": 40, "tune": 40, "target_accept": 0.9},
+                        {"draws": 40, "tune": 40, "target_accept": pytest.approx(0.975)}]
+    assert runs[2:] == [{"continued": 40}]
     d = result.diagnostics
     assert (d.divergences, d.max_rhat, d.refits, d.target_accept) == (0, 1.05, 2, 0.975)
     assert len(d.history) == 3 and d.history[-1].endswith("kept attempt 2")
+    assert "attempt 2's chains continued to 80 draws per chain" in d.history[-1]
     assert result.posterior.sizes["draw"] == 40
     assert "1.050" in d.history[1] and "7 divergences" in d.history[0]
 
 
+def test_without_chain_ends_slow_mixing_reruns_twice_as_long(monkeypatch):
+    """With a sampler whose chains cannot be continued (nutpie, PyMC), slow mixing in the same
+    centring runs the fit again with twice the warm-up and twice the draws."""
+    result, runs = _scripted_fit(monkeypatch, [(0, 1.03), (0, 1.0)], continuable=False)
+    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (80, 80)]
+    assert result.diagnostics.refits == 1 and result.posterior.sizes["draw"] == 40
+
+
 def test_refits_stop_when_a_longer_run_mixes_no_better(monkeypatch):
-    """Attempt 1 mixes slowly (R-hat 1.03), attempt 2 runs twice as long and mixes worse
+    """Attempt 1 mixes slowly (R-hat 1.03), its chains continued to twice the draws mix worse
     (1.04): a third, four times longer run is not started (on weakly identified real data,
     e.g. RNSL's BIG-bench curves, it cost 4x the time and did not help), attempt 1 is kept."""
     result, runs = _scripted_fit(monkeypatch, [(0, 1.03), (0, 1.04), (0, 1.0)])
-    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (80, 80)]
-    assert [r["target_accept"] for r in runs] == pytest.approx([0.9, 0.9])
+    assert runs == [{"draws": 40, "tune": 40, "target_accept": pytest.approx(0.9)},
+                    {"continued": 40}]
     d = result.diagnostics
     assert (d.max_rhat, d.refits) == (1.03, 1)
     assert d.history[-1].endswith("kept attempt 1")
@@ -560,11 +579,12 @@ def test_refits_stop_when_a_longer_run_mixes_no_better(monkeypatch):
 
 def test_a_refit_in_a_new_centring_runs_the_same_length(monkeypatch):
     """Attempt 1 mixes slowly non-centred and its draws call for centred effects: attempt 2
-    is a new geometry, so it runs the requested length (not twice it); when attempt 2, in the
-    same centring as chosen next, mixes slowly too, attempt 3 runs twice as long."""
+    is a new geometry, so a new run of the requested length; when attempt 2, in the same
+    centring as chosen next, mixes slowly too, attempt 3 continues its chains."""
     result, runs = _scripted_fit(monkeypatch, [(0, 1.03), (0, 1.02), (0, 1.0)],
                                  centred=[True, True])
-    assert [(r["tune"], r["draws"]) for r in runs] == [(40, 40), (40, 40), (80, 80)]
+    assert [(r.get("tune"), r.get("draws"), r.get("continued")) for r in runs] == [
+        (40, 40, None), (40, 40, None), (None, None, 40)]
     assert result.centring == {"A": {"family": True}}
     assert "0 of 1 sets of group effects centred" in result.diagnostics.history[0]
     assert "1 of 1 sets of group effects centred" in result.diagnostics.history[1]
