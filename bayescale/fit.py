@@ -307,7 +307,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     the same length (a new geometry), one in the same centring twice the length.
 
     ``progressbar`` shows nutpie's and PyMC's bars; numpyro (the default) runs warm-up and
-    draws of all chains as one compiled program and shows none.
+    draws of all chains as one compiled program and shows none. Its chains run in parallel
+    over JAX's CPU devices, or vectorised on one for fits of more than ``PARALLEL_MAX_RUNS``
+    runs (memory; see there).
     """
     check_sampling_args(draws=draws, tune=tune, chains=chains, target_accept=target_accept,
                         seed=seed)
