@@ -159,12 +159,14 @@ def _chain_method(chains: int, runs: int = 0) -> str:
     return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
-def _sample_kwargs(sampler: str, chains: int, target_accept: float) -> dict[str, Any]:
+def _sample_kwargs(sampler: str, chains: int, target_accept: float,
+                   runs: int = 0) -> dict[str, Any]:
     """Settings of the backends run through ``pm.sample`` (numpyro has its own driver,
     :func:`bayescale.numpyro_nuts.sample_numpyro`): mass matrices that learn correlations."""
     if sampler == "blackjax":
         return {"nuts_sampler": "blackjax",
-                "nuts": {"chain_method": _chain_method(chains), "target_accept": target_accept}}
+                "nuts": {"chain_method": _chain_method(chains, runs),
+                         "target_accept": target_accept}}
     if sampler == "nutpie":
         return {"nuts_sampler": "nutpie",
                 "nuts": {"adaptation": "low_rank", "target_accept": target_accept}}
@@ -465,7 +467,8 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,
-                             **_sample_kwargs(backend, chains, target_accept)), None
+                             **_sample_kwargs(backend, chains, target_accept,
+                                              len(design.y))), None
     finally:
         for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)

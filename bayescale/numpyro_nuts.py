@@ -300,14 +300,19 @@ class ChainEnd:
 
     pm_model: Any
     program: Program
+    data: tuple[np.ndarray, ...]       # the program's data inputs (Program.data_of)
     settings: RunnerSettings
     states: Any                        # RESUMED_FIELDS, one leading chain axis
     raw: dict[str, np.ndarray]         # unconstrained draws so far, (chain, draw, ...)
     stats: dict[str, np.ndarray]       # their sampler statistics, (chain, draw)
 
     @property
+    def chains(self) -> int:
+        return int(self.stats["lp"].shape[0])
+
+    @property
     def draws(self) -> int:
-        return int(next(iter(self.stats.values())).shape[1])
+        return int(self.stats["lp"].shape[1])
 
 
 def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: int | None,
@@ -345,8 +350,8 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
         # starting points and data, chains vectorised on one device.
         settings = settings._replace(chain_method="vectorized")
         raw, extra, states = _runner(program, settings)(keys, init, data)
-    end = ChainEnd(pm_model=pm_model, program=program, settings=settings, states=states,
-                   raw={n: np.asarray(raw[n]) for n in names},
+    end = ChainEnd(pm_model=pm_model, program=program, data=data, settings=settings,
+                   states=states, raw={n: np.asarray(raw[n]) for n in names},
                    stats={k: np.asarray(v) for k, v in extra.items()})
     return _tree(end, seconds=time.perf_counter() - start), end
 
@@ -359,13 +364,12 @@ def continue_chains(end: ChainEnd, draws: int) -> tuple[xr.DataTree, ChainEnd]:
     import jax
 
     settings = end.settings._replace(draws=draws, resume=True)
-    data = end.program.data_of(end.pm_model)
-    chains = next(iter(end.stats.values())).shape[0]
     start = time.perf_counter()
-    keys = jax.random.split(jax.random.PRNGKey(0), chains)   # unused: states carry their keys
-    raw, extra, states = _runner(end.program, settings)(keys, end.states, data)
+    keys = jax.random.split(jax.random.PRNGKey(0), end.chains)  # unused: states carry keys
+    raw, extra, states = _runner(end.program, settings)(keys, end.states, end.data)
     joined = ChainEnd(
-        pm_model=end.pm_model, program=end.program, settings=end.settings, states=states,
+        pm_model=end.pm_model, program=end.program, data=end.data, settings=end.settings,
+        states=states,
         raw={n: np.concatenate([end.raw[n], np.asarray(raw[n])], axis=1) for n in end.raw},
         stats={k: np.concatenate([end.stats[k], np.asarray(v)], axis=1)
                for k, v in extra.items()})
@@ -382,9 +386,8 @@ def _tree(end: ChainEnd, *, seconds: float) -> xr.DataTree:
     )
 
     program, pm_model = end.program, end.pm_model
-    data = program.data_of(pm_model)
     start = time.perf_counter()
-    values = program.natural(tuple(end.raw[n] for n in program.value_names), data)
+    values = program.natural(tuple(end.raw[n] for n in program.value_names), end.data)
     posterior = {n: np.asarray(v) for n, v in zip(program.output_names, values, strict=True)}
     seconds += time.perf_counter() - start
     release_compiled_programs()
