@@ -38,7 +38,13 @@ from .graph import law_fingerprint
 from .hierarchy import by_name
 from .intervals import ci_probs, median_interval
 from .io import ATTR, write_tree
-from .numpyro_nuts import ChainEnd, continue_chains, population_value_names, sample_numpyro
+from .numpyro_nuts import (
+    MAX_TREE_DEPTH,
+    ChainEnd,
+    continue_chains,
+    population_value_names,
+    sample_numpyro,
+)
 from .priors import DataScale
 
 __all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "choose_sampler"]
@@ -53,6 +59,13 @@ ESS_PER_CHAIN_MIN = 100  # i.e. bulk/tail ESS >= 400 for 4 chains (Vehtari et al
 #: non-centred first runs a short pilot to choose the centring (see :func:`fit`)
 PILOT_MIN_RUNS = 1000
 PILOT_TUNE, PILOT_DRAWS = 200, 100   # per chain
+#: the pilot's draws take at most 2**6 - 1 = 63 leapfrog steps. Its non-centred start takes
+#: deep trees: 200-family crossed fit, 180 steps per draw and 426 s at NUTS' usual depth of
+#: 10, 63 steps and 93 s at 6; the same centring chosen at depths 5, 6 and 10. Depth 5 once
+#: chose wrongly (porian_rsld seed 1: 1 of 3 sets centred, its chains not yet in the funnel's
+#: neck); at depth 6 the spread ratios matched depth 10's on porian_rsld (5 seeds) and RNSL
+#: image classification (3 seeds), and so did the centring chosen
+PILOT_MAX_TREE_DEPTH = 6
 #: above this many runs, chains run vectorised on one CPU device, not in parallel over several:
 #: crossed fit of 24,000 runs (1,000 families x 3 models x 8 tasks), 4 chains over 4 CPU
 #: devices: the process grew from 1.0 to 8.5 GB in its first 60 s of NUTS (killed at 22 GB
@@ -159,18 +172,21 @@ def _chain_method(chains: int, runs: int = 0) -> str:
     return "parallel" if jax.local_device_count() >= chains else "vectorized"
 
 
-def _sample_kwargs(sampler: str, chains: int, target_accept: float,
-                   runs: int = 0) -> dict[str, Any]:
+def _sample_kwargs(sampler: str, chains: int, target_accept: float, runs: int = 0,
+                   max_tree_depth: int = MAX_TREE_DEPTH) -> dict[str, Any]:
     """Settings of the backends run through ``pm.sample`` (numpyro has its own driver,
-    :func:`bayescale.numpyro_nuts.sample_numpyro`): mass matrices that learn correlations."""
+    :func:`bayescale.numpyro_nuts.sample_numpyro`): mass matrices that learn correlations;
+    at most ``2**max_tree_depth - 1`` leapfrog steps per draw (not blackjax's)."""
     if sampler == "blackjax":
         return {"nuts_sampler": "blackjax",
                 "nuts": {"chain_method": _chain_method(chains, runs),
                          "target_accept": target_accept}}
     if sampler == "nutpie":
         return {"nuts_sampler": "nutpie",
-                "nuts": {"adaptation": "low_rank", "target_accept": target_accept}}
-    return {"nuts_sampler": "pymc", "init": "jitter+adapt_full", "target_accept": target_accept}
+                "nuts": {"adaptation": "low_rank", "target_accept": target_accept,
+                         "maxdepth": max_tree_depth}}
+    return {"nuts_sampler": "pymc", "init": "jitter+adapt_full",
+            "nuts": {"target_accept": target_accept, "max_treedepth": max_tree_depth}}
 
 
 # Compiled nutpie models by structure_key: a refit of the same structure (another data set,
@@ -222,7 +238,7 @@ def _initial_point_func(pm_model: pm.Model) -> Any:
 
 def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, centring: Centring, *,
                    draws: int, tune: int, chains: int, seed: int | None, target_accept: float,
-                   progressbar: bool) -> xr.DataTree:
+                   progressbar: bool, max_tree_depth: int = MAX_TREE_DEPTH) -> xr.DataTree:
     """nutpie on the cached compiled model; coordinates and data groups of this design."""
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
@@ -230,7 +246,8 @@ def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, centring: C
     compiled = compiled_nutpie(model, design, pm_model, centring)
     if seed is None:
         seed = int(np.random.default_rng().integers(2**31))
-    nuts = _sample_kwargs("nutpie", chains, target_accept)["nuts"]
+    nuts = _sample_kwargs("nutpie", chains, target_accept,
+                          max_tree_depth=max_tree_depth)["nuts"]
     start = time.perf_counter()
     idata = nutpie.sample(compiled, draws=draws, tune=max(tune, 1), chains=chains,
                           cores=chains, seed=int(seed), progress_bar=progressbar, **nuts)
@@ -304,8 +321,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     listed in ``Fit.diagnostics.problems()``.
 
     A large hierarchical fit (``PILOT_MIN_RUNS`` runs or more) whose centring is left open
-    first runs a short pilot (``PILOT_TUNE`` warm-up + ``PILOT_DRAWS`` draws per chain) and
-    starts from the centring chosen from its draws; a refit after a change of centring runs
+    first runs a short pilot (``PILOT_TUNE`` warm-up + ``PILOT_DRAWS`` draws per chain, trees
+    at most ``PILOT_MAX_TREE_DEPTH`` deep: the pilot only measures how far the data pin each
+    level, which short trees show as well as long ones) and starts from the centring chosen
+    from its draws; a refit after a change of centring runs
     the same length (a new geometry), one in the same centring twice the length.
 
     ``progressbar`` shows nutpie's and PyMC's bars; numpyro (the default) runs warm-up and
@@ -327,10 +346,12 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         pilot, _ = _run_nuts(model, design, build_model(model, design, centring), centring,
                              backend, draws=PILOT_DRAWS, tune=PILOT_TUNE, chains=chains,
                              seed=None if seed is None else seed + refits + 1,
-                             target_accept=target_accept, progressbar=progressbar)
+                             target_accept=target_accept, progressbar=progressbar,
+                             max_tree_depth=PILOT_MAX_TREE_DEPTH)
         total += time.perf_counter() - start
         chosen = centring_from_draws(model, design, pilot["posterior"])
         history.append(f"pilot: {PILOT_TUNE} warm-up + {PILOT_DRAWS} draws per chain, "
+                       f"at most {2**PILOT_MAX_TREE_DEPTH - 1} leapfrog steps per draw, "
                        f"{_describe_centring(centring)}; chose {_describe_centring(chosen)}")
         centring = chosen
     run_draws, run_tune = draws, tune
@@ -440,10 +461,11 @@ def _describe_centring(centring: Centring) -> str:
 
 def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centring,
               backend: str, *, draws: int, tune: int, chains: int, seed: int | None,
-              target_accept: float, progressbar: bool
+              target_accept: float, progressbar: bool, max_tree_depth: int = MAX_TREE_DEPTH
               ) -> tuple[xr.DataTree, ChainEnd | None]:
     """One NUTS run on ``pm_model`` with the chosen backend: its draws and, from numpyro,
-    where its chains ended (:func:`bayescale.numpyro_nuts.continue_chains`)."""
+    where its chains ended (:func:`bayescale.numpyro_nuts.continue_chains`). At most
+    ``2**max_tree_depth - 1`` leapfrog steps per draw (blackjax: its own default)."""
     quiet_loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.jax")]
     levels = [lg.level for lg in quiet_loggers]
     try:
@@ -455,20 +477,21 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
             if backend == "nutpie":
                 return _sample_nutpie(model, design, pm_model, centring, draws=draws,
                                       tune=tune, chains=chains, seed=seed,
-                                      target_accept=target_accept,
-                                      progressbar=progressbar), None
+                                      target_accept=target_accept, progressbar=progressbar,
+                                      max_tree_depth=max_tree_depth), None
             if backend == "numpyro":
                 dense = population_value_names(pm_model) if model.hierarchy else True
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
                                       seed=seed, target_accept=target_accept, dense=dense,
                                       chain_method=_chain_method(chains, len(design.y)),
                                       progressbar=progressbar,
-                                      structure=structure_key(model, design, centring))
+                                      structure=structure_key(model, design, centring),
+                                      max_tree_depth=max_tree_depth)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,
-                             **_sample_kwargs(backend, chains, target_accept,
-                                              len(design.y))), None
+                             **_sample_kwargs(backend, chains, target_accept, len(design.y),
+                                              max_tree_depth)), None
     finally:
         for lg, level in zip(quiet_loggers, levels, strict=True):
             lg.setLevel(level)

@@ -170,14 +170,15 @@ RESUMED_FIELDS = ("i", "z", "adapt_state", "rng_key")
 
 def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
                   target_accept: float, dense_mass: bool | list[tuple[str, ...]],
-                  resume: bool = False) -> Any:
+                  resume: bool = False, max_tree_depth: int = MAX_TREE_DEPTH) -> Any:
     """One jitted function ``(keys, starts, data) -> (draws, statistics, ends)`` running NUTS
     (numpyro's kernel, its defaults: dual-averaging step size and windowed mass-matrix
     adaptation over ``tune`` steps) on every chain; chains are mapped over devices
     (``parallel``) or vectorised on one. ``starts``: initial points, or (``resume``) the
     :data:`RESUMED_FIELDS` of earlier runs' last states, which then run ``draws`` more
     iterations without adaptation (numpyro adapts only while the iteration count is below
-    ``tune``, and a resumed count is past it)."""
+    ``tune``, and a resumed count is past it). A draw takes at most
+    ``2**max_tree_depth - 1`` leapfrog steps."""
     import jax
     from numpyro.infer.hmc import hmc
 
@@ -193,7 +194,7 @@ def _chain_runner(program: Program, *, tune: int, draws: int, chain_method: str,
         init_kernel, sample_kernel = hmc(potential_fn_gen=potential_for, algo="NUTS")
         state = init_kernel(start["z"] if resume else start, tune, dense_mass=dense_mass,
                             target_accept_prob=target_accept, trajectory_length=None,
-                            max_tree_depth=MAX_TREE_DEPTH, model_args=(data,), rng_key=key)
+                            max_tree_depth=max_tree_depth, model_args=(data,), rng_key=key)
         if resume:   # gradient and potential were just recomputed at the same position
             state = state._replace(**start)
         skipped = 0 if resume else tune
@@ -274,6 +275,7 @@ class RunnerSettings(NamedTuple):
     target_accept: float
     dense_mass: bool | tuple[tuple[str, ...], ...]
     resume: bool = False
+    max_tree_depth: int = MAX_TREE_DEPTH
 
 
 def _runner(program: Program, settings: RunnerSettings) -> Any:
@@ -286,7 +288,8 @@ def _runner(program: Program, settings: RunnerSettings) -> Any:
                                chain_method=settings.chain_method,
                                target_accept=settings.target_accept,
                                dense_mass=dense_mass if isinstance(dense_mass, bool)
-                               else list(dense_mass), resume=settings.resume)
+                               else list(dense_mass), resume=settings.resume,
+                               max_tree_depth=settings.max_tree_depth)
         with _PROGRAMS_LOCK:
             runner = program.runners.setdefault(settings, runner)
     return runner
@@ -317,12 +320,13 @@ class ChainEnd:
 
 def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: int | None,
                    target_accept: float, dense: bool | Collection[str],
-                   chain_method: str, progressbar: bool,
-                   structure: str | None = None) -> tuple[xr.DataTree, ChainEnd]:
+                   chain_method: str, progressbar: bool, structure: str | None = None,
+                   max_tree_depth: int = MAX_TREE_DEPTH) -> tuple[xr.DataTree, ChainEnd]:
     """Run numpyro's NUTS on ``pm_model``; ``dense``: True (one dense metric), False
     (diagonal), or the value-variable names that share a dense block (others diagonal).
     ``structure``: the model's :func:`bayescale.build.structure_key`; fits with the same key
-    share compiled programs (see :class:`Program`). ``progressbar`` is accepted for the
+    share compiled programs (see :class:`Program`). ``max_tree_depth``: at most
+    ``2**max_tree_depth - 1`` leapfrog steps per draw. ``progressbar`` is accepted for the
     common interface; the chains run as one compiled program, without a bar. Returns the
     draws and where the chains ended (for :func:`continue_chains`)."""
     import jax
@@ -341,7 +345,8 @@ def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: i
         block = tuple(n for n in names if n in set(dense))
         dense_mass = [block] if block else False
     settings = RunnerSettings(tune, draws, chain_method, float(target_accept),
-                              dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass))
+                              dense_mass if isinstance(dense_mass, bool) else tuple(dense_mass),
+                              max_tree_depth=int(max_tree_depth))
     start = time.perf_counter()
     keys = jax.random.split(jax.random.PRNGKey(seed), chains)
     raw, extra, states = _runner(program, settings)(keys, init, data)
@@ -394,7 +399,7 @@ def _tree(end: ChainEnd, *, seconds: float) -> xr.DataTree:
 
     stats = dict(end.stats)
     stats["tree_depth"] = (np.log2(stats["n_steps"]).astype(int) + 1)
-    stats["reached_max_treedepth"] = stats["n_steps"] >= 2**MAX_TREE_DEPTH - 1
+    stats["reached_max_treedepth"] = stats["n_steps"] >= 2**end.settings.max_tree_depth - 1
     groups: dict[str, Any] = {"posterior": posterior, "sample_stats": stats}
     observed = find_observations(pm_model)
     if observed:

@@ -233,6 +233,31 @@ def test_continued_chains_keep_their_draws_step_and_metric():
         assert np.unique(new).size > 10    # the chains move on (not a copy of the last draw)
 
 
+def test_draws_take_at_most_the_tree_depth_allows():
+    """``max_tree_depth=d`` caps every draw at ``2**d - 1`` leapfrog steps, and draws that hit
+    the cap are flagged in ``reached_max_treedepth`` (which the fit's diagnostics count).
+    Depth 2 on a hierarchical posterior: NUTS' trees there grow deeper than 3 steps (the
+    uncapped run shows it), so the cap binds on any trajectory."""
+    from bayescale.numpyro_nuts import sample_numpyro
+
+    model = bs.Model("power_law:C", hierarchy={"E": "family"})
+    runs = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(12))
+    pm_model = build_model(model, encode(model, runs))
+    steps = {}
+    for depth in (2, 10):
+        idata, end = sample_numpyro(pm_model, draws=30, tune=60, chains=2, seed=5,
+                                    target_accept=0.9, dense=False,
+                                    chain_method="vectorized", progressbar=False,
+                                    max_tree_depth=depth)
+        stats = idata["sample_stats"]
+        steps[depth] = stats["n_steps"].values
+        assert steps[depth].max() <= 2**depth - 1
+        np.testing.assert_array_equal(stats["reached_max_treedepth"].values,
+                                      steps[depth] >= 2**depth - 1)
+        assert end.settings.max_tree_depth == depth
+    assert steps[10].max() > 3 and steps[2].max() == 3
+
+
 def test_large_fits_run_their_chains_vectorised_on_the_cpu(monkeypatch):
     """Above ``PARALLEL_MAX_RUNS`` runs the chains run vectorised on one CPU device (chains in
     parallel over CPU devices grew the process by ~130 MB/s at 24,000 runs); below it, in

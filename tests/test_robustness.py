@@ -500,7 +500,8 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None, continuable=Tru
     (``centred``: one flag per refit for the model's one set of group effects; default:
     non-centred, the starting choice, every time); ``continuable=False``: runs return no
     chain ends, as nutpie's and PyMC's do. Returns the fit and each run's sampler settings
-    (``{"continued": n}`` for chains continued by n draws)."""
+    (``max_tree_depth`` where one was given; ``{"continued": n}`` for chains continued by n
+    draws)."""
     import dataclasses
 
     fit_module = importlib.import_module("bayescale.fit")
@@ -511,7 +512,8 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None, continuable=Tru
     real_continue = fit_module.continue_chains
 
     def run_nuts(*args, **kwargs):
-        runs.append({k: kwargs[k] for k in ("draws", "tune", "target_accept")})
+        runs.append({k: kwargs[k] for k in ("draws", "tune", "target_accept", "max_tree_depth")
+                     if k in kwargs})
         idata, end = real_run(*args, **kwargs)
         return idata, end if continuable else None
 
@@ -593,15 +595,19 @@ def test_a_refit_in_a_new_centring_runs_the_same_length(monkeypatch):
 def test_a_large_fit_chooses_its_centring_from_a_pilot(monkeypatch):
     """A hierarchical fit of at least ``PILOT_MIN_RUNS`` runs (lowered here to the test's 16)
     with its centring open runs a short pilot first and starts from the centring chosen
-    from the pilot's draws; ``Model(centered=...)`` given, or fewer runs, runs no pilot."""
+    from the pilot's draws (trees at most ``PILOT_MAX_TREE_DEPTH`` deep); ``Model(centered=...)``
+    given, or fewer runs, runs no pilot."""
     fit_module = importlib.import_module("bayescale.fit")
     monkeypatch.setattr(fit_module, "PILOT_MIN_RUNS", len(small_runs()))
     monkeypatch.setattr(fit_module, "PILOT_TUNE", 20)
     monkeypatch.setattr(fit_module, "PILOT_DRAWS", 10)
     result, runs = _scripted_fit(monkeypatch, [(0, 1.0)], centred=[True])
     assert [(r["tune"], r["draws"]) for r in runs] == [(20, 10), (40, 40)]
+    # the pilot's trees are capped; the fit's are not
+    assert [r.get("max_tree_depth") for r in runs] == [fit_module.PILOT_MAX_TREE_DEPTH, None]
     assert result.centring == {"A": {"family": True}}
-    assert result.diagnostics.history[0].startswith("pilot: 20 warm-up + 10 draws per chain")
+    assert result.diagnostics.history[0].startswith(
+        "pilot: 20 warm-up + 10 draws per chain, at most 31 leapfrog steps per draw")
     assert result.diagnostics.history[0].endswith("chose 1 of 1 sets of group effects centred")
     assert result.diagnostics.refits == 0
     design = fit_module.encode(result.model, small_runs())
