@@ -606,8 +606,9 @@ def test_a_large_fit_chooses_its_centring_from_a_pilot(monkeypatch):
     # the pilot's trees are capped; the fit's are not
     assert [r.get("max_tree_depth") for r in runs] == [fit_module.PILOT_MAX_TREE_DEPTH, None]
     assert result.centring == {"A": {"family": True}}
+    steps = 2**fit_module.PILOT_MAX_TREE_DEPTH - 1
     assert result.diagnostics.history[0].startswith(
-        "pilot: 20 warm-up + 10 draws per chain, at most 31 leapfrog steps per draw")
+        f"pilot: 20 warm-up + 10 draws per chain, at most {steps} leapfrog steps per draw")
     assert result.diagnostics.history[0].endswith("chose 1 of 1 sets of group effects centred")
     assert result.diagnostics.refits == 0
     design = fit_module.encode(result.model, small_runs())
