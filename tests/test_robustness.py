@@ -207,8 +207,9 @@ def test_ctrl_c_stops_a_cli_fit_promptly(tmp_path, delay):
         sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
-    finally:   # a fit that ignored the signal (e.g. SIGINT ignored by a background shell) must
-        if proc.poll() is None:   # not run on for minutes after the test
+    finally:
+        # a fit that ignored the signal must not run on for minutes after the test
+        if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 130, err
