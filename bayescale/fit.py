@@ -41,9 +41,11 @@ from .io import ATTR, write_tree
 from .numpyro_nuts import (
     MAX_TREE_DEPTH,
     ChainEnd,
+    WarmStart,
     continue_chains,
     population_value_names,
     sample_numpyro,
+    warm_start_of,
 )
 from .priors import DataScale
 
@@ -298,8 +300,17 @@ def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float,
 def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000,
         chains: int = 4, seed: int | None = None, sampler: Sampler = "auto",
         target_accept: float = 0.9, progressbar: bool = True, warn: bool = True,
-        refits: int = 2) -> Fit:
+        refits: int = 2, warm_start: Fit | None = None) -> Fit:
     """Draw from the posterior of ``model`` given ``data`` by NUTS.
+
+    ``warm_start``: an earlier fit of the same structure in this process (same model and
+    centring, same numbers of runs and groups: a bootstrap resample, a fold, a simulated
+    replicate). The chains start where its chains ended, with its adapted mass matrix kept
+    through warm-up (only the step size adapts), instead of from PyMC's jittered start with
+    numpyro's identity re-estimated in windows (:class:`bayescale.numpyro_nuts.WarmStart`:
+    fewer leapfrog steps in warm-up; the draws are from the same posterior). Used with
+    numpyro (the default sampler) where the structures match, ignored otherwise; the
+    posterior's ``warm_start`` attribute (1 or 0) says which.
 
     When a run has divergent transitions or R-hat > 1.01, the model is refitted (at most
     ``refits`` times) and, for hierarchical models, group effects re-parameterised per
@@ -337,6 +348,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                         seed=seed)
     if isinstance(refits, bool) or not isinstance(refits, int) or refits < 0:
         raise ValueError(f"refits must be a whole number >= 0, got {refits!r}")
+    if warm_start is not None and not isinstance(warm_start, Fit):
+        raise TypeError(f"warm_start must be a bayescale Fit (an earlier fit), got "
+                        f"{type(warm_start).__name__}")
     design = encode(model, data)
     backend = choose_sampler(sampler)
     centring = default_centring(model, design)
@@ -368,7 +382,9 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
             run_seed = None if seed is None else seed + attempt
             idata, end = _run_nuts(model, design, pm_model, centring, backend, draws=run_draws,
                                    tune=run_tune, chains=chains, seed=run_seed,
-                                   target_accept=accept, progressbar=progressbar)
+                                   target_accept=accept, progressbar=progressbar,
+                                   warm_start=None if warm_start is None
+                                   else warm_start.warm_start)
         seconds = time.perf_counter() - start
         total += seconds
         continued, extend = extend is not None, None
@@ -382,7 +398,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                                and diagnostics.divergences == 0 and rhat >= best[0][1])
         if best is None or (diagnostics.divergences, rhat) <= best[0]:
             best = ((diagnostics.divergences, rhat), attempt, idata, diagnostics, centring,
-                    accept)
+                    accept, end)
         if diagnostics.divergences == 0 and diagnostics.max_rhat <= RHAT_MAX \
                 or attempt == refits or longer_did_not_help:
             break
@@ -398,7 +414,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
             if end is None:                  # (nutpie, PyMC: a new run, twice the warm-up)
                 run_tune = 2 * run_tune
         centring = chosen                    # (a new centring is a new geometry: same length)
-    _, kept, idata, kept_diagnostics, kept_centring, kept_accept = best
+    _, kept, idata, kept_diagnostics, kept_centring, kept_accept, kept_end = best
     if kept != attempt:      # a later attempt did worse: keep the one with fewest problems
         history.append(_describe_attempt(attempt, accept, run_tune, run_draws, centring,
                                          diagnostics, continued=continued)
@@ -411,6 +427,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                  design=design, log_range=design.log_range, centring=centring,
                  scale=design.scale, diagnostics=diagnostics)
     result.idata.attrs[ATTR] = result._attrs_json()
+    result.warm_start = None if kept_end is None else warm_start_of(kept_end)
     if warn and not result.diagnostics.ok:
         for problem in result.diagnostics.problems():
             warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
@@ -462,11 +479,12 @@ def _describe_centring(centring: Centring) -> str:
 
 def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centring,
               backend: str, *, draws: int, tune: int, chains: int, seed: int | None,
-              target_accept: float, progressbar: bool, max_tree_depth: int = MAX_TREE_DEPTH
-              ) -> tuple[xr.DataTree, ChainEnd | None]:
+              target_accept: float, progressbar: bool, max_tree_depth: int = MAX_TREE_DEPTH,
+              warm_start: WarmStart | None = None) -> tuple[xr.DataTree, ChainEnd | None]:
     """One NUTS run on ``pm_model`` with the chosen backend: its draws and, from numpyro,
     where its chains ended (:func:`bayescale.numpyro_nuts.continue_chains`). At most
-    ``2**max_tree_depth - 1`` leapfrog steps per draw (blackjax: its own default)."""
+    ``2**max_tree_depth - 1`` leapfrog steps per draw (blackjax: its own default).
+    ``warm_start``: where numpyro's chains start (others: not used)."""
     quiet_loggers = [logging.getLogger(n) for n in ("pymc", "pymc.sampling.jax")]
     levels = [lg.level for lg in quiet_loggers]
     try:
@@ -487,7 +505,7 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                                       chain_method=_chain_method(chains, len(design.y)),
                                       progressbar=progressbar,
                                       structure=structure_key(model, design, centring),
-                                      max_tree_depth=max_tree_depth)
+                                      max_tree_depth=max_tree_depth, warm_start=warm_start)
             return pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed,
                              model=pm_model, progressbar=progressbar,
                              compute_convergence_checks=False,
@@ -519,6 +537,10 @@ class Fit:
         self.scale = scale
         self.diagnostics = diagnostics
         self.design = design  # the fitted data as encoded (rebuilt from the file when loaded)
+        #: where a refit of the same structure can start (``fit(warm_start=this)``): the
+        #: chains' last positions and adapted metric; None from nutpie or PyMC and for a fit
+        #: loaded from a file
+        self.warm_start: WarmStart | None = None
         self._cache: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ summaries

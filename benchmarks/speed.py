@@ -9,8 +9,9 @@
      empty JAX compilation cache (a first-ever fit) and once with the cache the first left;
    - ``bayescale, refit``: the same model refitted to 8 bootstrap resamples of the runs in
      one process, with the default sampler (numpyro: the programs compiled for the first fit
-     run again, the data are their inputs) and with ``sampler="nutpie"`` (compiled once, data
-     swapped in): seconds per refit (median);
+     run again, the data are their inputs), the same with ``warm_start=first_fit`` (chains
+     start where the first fit's ended, its mass matrix kept through warm-up) and with
+     ``sampler="nutpie"`` (compiled once, data swapped in): seconds per refit (median);
    - ``pymc (hand-written, pm.sample defaults)``: the same law and likelihood written directly
      in PyMC the way a user would (raw parameters ``log A - alpha log N``, no centring),
      ``pm.sample(draws=1000, tune=1000, chains=4)``; PyMC 6 picks nutpie when installed;
@@ -80,10 +81,11 @@ def child_bayescale() -> dict:
             "alpha": fit.interval("alpha")[0], "beta": fit.interval("beta")[0]}
 
 
-def child_bayescale_refit(sampler: str) -> dict:
+def child_bayescale_refit(sampler: str, warm: bool = False) -> dict:
     """A first fit, then 8 refits on bootstrap resamples in the same process: numpyro runs
     the programs compiled for the first fit, nutpie its compiled model with the data swapped
-    in."""
+    in. ``warm``: each refit starts from the first fit's chains and metric
+    (``fit(warm_start=first_fit)``)."""
     import bayescale as bs
 
     runs = _runs()
@@ -98,7 +100,8 @@ def child_bayescale_refit(sampler: str) -> dict:
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = model.fit(sample, seed=i + 1, progressbar=False, sampler=sampler, **DRAWS)
+            fit = model.fit(sample, seed=i + 1, progressbar=False, sampler=sampler,
+                            warm_start=first_fit if warm else None, **DRAWS)
         seconds.append(time.perf_counter() - start)
         ess.append(_min_ess(fit.idata, LAW_PARAMS))
     return {"first_fit_seconds": first, "refit_seconds": float(np.median(seconds)),
@@ -153,6 +156,7 @@ CHILDREN = {
     "bayescale": child_bayescale,
     "bayescale_refit": lambda: child_bayescale_refit("auto"),
     "nutpie_refit": lambda: child_bayescale_refit("nutpie"),
+    "warm_refit": lambda: child_bayescale_refit("auto", warm=True),
     "pymc_default": lambda: child_pymc(None),
     "pymc_nuts": lambda: child_pymc("pymc"),
     "bootstrap": child_bootstrap,
@@ -294,6 +298,8 @@ def main() -> None:
     # wall time of the process: the first fit (compiles) and 8 refits on bootstrap resamples
     chin.append({**run_child("bayescale_refit"),
                  "setup": "bayescale refit (defaults: numpyro, programs reused)"})
+    chin.append({**run_child("warm_refit"),
+                 "setup": "bayescale refit (numpyro, warm_start=first fit)"})
     chin.append({**run_child("nutpie_refit"), "setup": "bayescale refit (nutpie, compiled once)"})
     chin.append({**run_child("pymc_default"), "setup": "PyMC hand-written, pm.sample defaults"})
     if not args.skip_pymc_nuts:
