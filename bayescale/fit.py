@@ -309,8 +309,10 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
     through warm-up (only the step size adapts), instead of from PyMC's jittered start with
     numpyro's identity re-estimated in windows (:class:`bayescale.numpyro_nuts.WarmStart`:
     fewer leapfrog steps in warm-up; the draws are from the same posterior). Used with
-    numpyro (the default sampler) where the structures match, ignored otherwise; the
-    posterior's ``warm_start`` attribute (1 or 0) says which.
+    numpyro (the default sampler) where the structures match, ignored otherwise, and only by
+    the first attempt: a refit after divergences or R-hat > 1.01 starts cold, so a metric that
+    suits these data less is not kept; the posterior's ``warm_start`` attribute (1 or 0) says
+    which.
 
     When a run has divergent transitions or R-hat > 1.01, the model is refitted (at most
     ``refits`` times) and, for hierarchical models, group effects re-parameterised per
@@ -383,7 +385,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
             idata, end = _run_nuts(model, design, pm_model, centring, backend, draws=run_draws,
                                    tune=run_tune, chains=chains, seed=run_seed,
                                    target_accept=accept, progressbar=progressbar,
-                                   warm_start=None if warm_start is None
+                                   warm_start=None if warm_start is None or attempt
                                    else warm_start.warm_start)
         seconds = time.perf_counter() - start
         total += seconds

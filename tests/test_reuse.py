@@ -9,6 +9,7 @@ computation, only summation order may differ), and a refit on the reused compile
 exactly what a freshly compiled one draws with the same seed.
 """
 
+import dataclasses
 import importlib
 import sys
 
@@ -280,8 +281,8 @@ def test_a_warm_started_refit_starts_from_the_earlier_chains_and_keeps_their_met
     """``fit(warm_start=earlier)``: chains start where the earlier fit's ended and keep its
     adapted mass matrix through warm-up (the refit's own adapted matrix is exactly the one it
     was given: numpyro only changes it at the end of an adaptation window); a fit of another
-    structure (another number of groups) ignores it and starts cold. Holds for any
-    trajectory."""
+    structure (another number of groups) ignores it and starts cold, and so does a refit
+    attempt after a run with problems. Holds for any trajectory."""
     model = bs.Model("power_law:C", hierarchy={"E": "family"})
     kw = {"draws": 100, "tune": 200, "chains": 2, "refits": 0, "progressbar": False,
           "warn": False}
@@ -296,6 +297,22 @@ def test_a_warm_started_refit_starts_from_the_earlier_chains_and_keeps_their_met
     other = model.fit(_runs({"g0": 4, "g1": 7, "g2": 4, "g3": 5}, seed=seed_for(23)), seed=3,
                       warm_start=first, **kw)
     assert other.idata["posterior"].attrs["warm_start"] == 0
+    # a refit attempt after problems (here: divergences reported for the first attempt)
+    # starts cold, so a kept metric that suits these data less is not kept again
+    report = fit_module._diagnostics
+    calls = []
+
+    def first_diverges(*args, **kwargs):
+        d = report(*args, **kwargs)
+        calls.append(d)
+        return dataclasses.replace(d, divergences=10**6) if len(calls) == 1 else d
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fit_module, "_diagnostics", first_diverges)
+        retried = model.fit(_runs({"g0": 4, "g1": 7, "g2": 4}, seed=seed_for(22)), seed=2,
+                            warm_start=first, **{**kw, "refits": 1})
+    assert len(calls) == 2 and retried.diagnostics.refits == 1
+    assert retried.idata["posterior"].attrs["warm_start"] == 0
     with pytest.raises(TypeError, match="warm_start must be a bayescale Fit"):
         model.fit(_runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(21)),
                   warm_start=first.idata, **kw)
