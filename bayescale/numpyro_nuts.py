@@ -351,7 +351,7 @@ class WarmStart(NamedTuple):
     """Where a refit of the same structure starts (:func:`warm_start_of` an earlier fit):
     the earlier chains' last positions, their median adapted step size and mean inverse mass
     matrix (numpyro's layout: one array, or a dict of blocks keyed by tuples of value names),
-    for values of ``value_shapes`` and mass matrix ``dense_mass``.
+    for mass matrix ``dense_mass``.
 
     The refit's warm-up keeps this mass matrix and adapts only the step size. Measured on
     Chinchilla bootstrap refits (leapfrog steps of 1,000 warm-up iterations, 2 chains each):
@@ -365,8 +365,12 @@ class WarmStart(NamedTuple):
     step_size: Any
     inverse_mass_matrix: Any
     positions: dict[str, np.ndarray]   # unconstrained, one row per earlier chain
-    value_shapes: tuple[tuple[str, tuple[int, ...]], ...]
     dense_mass: bool | tuple[tuple[str, ...], ...]
+
+    @property
+    def value_shapes(self) -> tuple[tuple[str, tuple[int, ...]], ...]:
+        """``(name, shape)`` of each value, read from the positions."""
+        return _value_shapes(self.positions)
 
     def fits(self, value_shapes: tuple[tuple[str, tuple[int, ...]], ...],
              dense_mass: bool | tuple[tuple[str, ...], ...]) -> bool:
@@ -396,7 +400,7 @@ def warm_start_of(end: ChainEnd) -> WarmStart:
     return WarmStart(np.float64(np.median(np.asarray(adapt.step_size))),
                      jax.tree.map(lambda m: np.asarray(m).mean(axis=0),
                                   adapt.inverse_mass_matrix),
-                     positions, _value_shapes(positions), end.settings.dense_mass)
+                     positions, end.settings.dense_mass)
 
 
 def sample_numpyro(pm_model: Any, *, draws: int, tune: int, chains: int, seed: int | None,
@@ -462,14 +466,13 @@ def continue_chains(end: ChainEnd, draws: int) -> tuple[xr.DataTree, ChainEnd]:
     valid). Returns all draws (earlier, then new) and the new end."""
     import jax
 
-    settings = end.settings._replace(draws=draws, resume=True)
+    # Resumed chains are past warm-up, so whether it adapted the metric makes no difference:
+    # one resumed runner serves warm-started and cold chains (the states carry the step size
+    # and mass matrix, and the keys).
+    settings = end.settings._replace(draws=draws, resume=True, adapt_metric=True)
     start = time.perf_counter()
     keys = jax.random.split(jax.random.PRNGKey(0), end.chains)  # unused: states carry keys
-    metric = None   # the states carry the adapted step size and mass matrix
-    if not settings.adapt_metric:
-        ws = warm_start_of(end)
-        metric = (ws.step_size, ws.inverse_mass_matrix)
-    raw, extra, states = _runner(end.program, settings)(keys, end.states, end.data, metric)
+    raw, extra, states = _runner(end.program, settings)(keys, end.states, end.data, None)
     joined = ChainEnd(
         pm_model=end.pm_model, program=end.program, data=end.data, settings=end.settings,
         warm_start=end.warm_start,
