@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DataError", "DataWarning", "check_columns", "check_positive", "check_groups",
-           "check_counts", "check_nonnegative", "check_order", "warn_duplicates",
+           "check_counts", "check_nonnegative", "check_support", "check_order", "warn_duplicates",
            "warn_collinear_inputs", "as_frame", "MAX_TRIALS", "COLLINEAR"]
 
 MAX_TRIALS = 2**31 - 1   # item counts beyond this are not item counts (and overflow int32)
@@ -118,15 +118,31 @@ def check_order(df: pd.DataFrame, lower: str, upper: str, *, meaning: str = "") 
                         f"found {shown}{more}")
 
 
-def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "") -> np.ndarray:
-    """The column as float within [0, 1] (``closed``) or (0, 1)."""
+def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "",
+               open_hint: str = " (exact 0 or 1 needs a binomial likelihood)") -> np.ndarray:
+    """The column as float within [0, 1] (``closed``) or (0, 1) (``open_hint`` says what to
+    do about an exact 0 or 1)."""
     values = check_finite(df, column, meaning=meaning)
     label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
     bad = (values < 0) | (values > 1) if closed else (values <= 0) | (values >= 1)
     if bad.any():
-        interval = "[0, 1]" if closed else "(0, 1) (exact 0 or 1 needs a binomial likelihood)"
+        interval = "[0, 1]" if closed else f"(0, 1){open_hint}"
         raise DataError(f"{label} must lie in {interval}; found {_rows(bad, df[column])}")
     return values
+
+
+def check_support(df: pd.DataFrame, column: str, support: str, *, meaning: str = "",
+                  open_hint: str = "") -> np.ndarray:
+    """The column as float within ``support``: ``"positive"`` (> 0), ``"real"`` (finite),
+    ``"unit"`` or ``"unit_open"`` ((0, 1)) or ``"unit_closed"`` ([0, 1])."""
+    if support == "positive":
+        return check_positive(df, column, meaning=meaning)
+    if support == "real":
+        return check_finite(df, column, meaning=meaning)
+    if support not in ("unit", "unit_open", "unit_closed"):
+        raise ValueError(f"unknown support {support!r}")
+    return check_unit(df, column, closed=support == "unit_closed", meaning=meaning,
+                      open_hint=open_hint)
 
 
 def check_counts(df: pd.DataFrame, column: str, *, meaning: str = "") -> np.ndarray:

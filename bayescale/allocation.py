@@ -87,6 +87,10 @@ def compute_optimal(fit: Fit, compute: float | Sequence[float], *,
     if set(law.inputs) != {"N", "D"}:
         raise ValueError(f"compute_optimal needs a law in N and D; {law.name} has inputs "
                          f"{list(law.inputs)}")
+    if fit.model.fixed_columns:
+        raise ValueError(f"compute_optimal cannot allocate with parameters fixed to data "
+                         f"columns ({fit.model.fixed_columns}): a budget's runs have no such "
+                         "values; refit with those parameters fixed to numbers")
     probs = ci_probs(ci_prob)
     budgets = np.atleast_1d(np.asarray(compute, dtype=float))
     if not np.all(np.isfinite(budgets) & (budgets > 0)):

@@ -24,7 +24,7 @@ import pytensor
 import pytensor.tensor as pt
 from scipy.optimize import minimize
 
-from .build import encode
+from .build import encode, fixed_constants
 from .graph import log_mean_from_sampling
 from .model import Model
 from .predict import PredictiveFunction
@@ -50,8 +50,8 @@ class HuberBootstrap:
         design = encode(_ungrouped(self.model), data)
         self.log_ref = design.log_ref
         self.free = [p for p in law.params if p not in self.model.fixed]
-        self._fixed = {p: law.params[p].to_sampling(self.model.fixed[p])
-                       for p in law.params if p in self.model.fixed}
+        self._fixed = {p: law.params[p].to_sampling(design.constants.get(p, self.model.fixed[p]))
+                       for p in law.params if p in self.model.fixed}   # per run if a column
         objective = _compile_objective(self.model, self.free, self._fixed, design.log_x,
                                        np.log(design.y), design.log_ref, self.delta)
         rng = np.random.default_rng(self.seed)
@@ -92,6 +92,8 @@ class HuberBootstrap:
         values = {name: np.zeros((len(self.draws), 1)) for name in self._curve.inputs}
         values.update({f"loc_{p}": self.draws[:, [i]] for i, p in enumerate(self.free)})
         values.update({f"log_{k}": v for k, v in log_x.items()})
+        values.update({f"fixed_{p}": v[None, :]
+                       for p, v in fixed_constants(self._single, data).items()})
         values["shift"] = np.zeros((1, len(data)))
         return np.exp(self._curve(values)[0])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,10 +22,9 @@ from ._validate import (
     as_frame,
     check_columns,
     check_counts,
-    check_finite,
     check_groups,
     check_positive,
-    check_unit,
+    check_support,
     group_labels,
     warn_collinear_inputs,
     warn_duplicates,
@@ -50,13 +49,14 @@ from .priors import DataScale, Prior
 if TYPE_CHECKING:
     from .model import Model
 
-__all__ = ["Design", "encode", "build_model", "model_data", "structure_key",
+__all__ = ["Design", "encode", "build_model", "model_data", "structure_key", "fixed_constants",
            "design_from_groups"]
 
 
 @dataclass(frozen=True)
 class Design:
-    """The data as the model sees it: log inputs, log target, group codes, references."""
+    """The data as the model sees it: log inputs, log target, group codes, references, and
+    ``constants``: per-run natural values of parameters fixed to a data column."""
 
     log_x: dict[str, np.ndarray]
     y: np.ndarray
@@ -65,6 +65,7 @@ class Design:
     levels: dict[str, tuple[str, ...]]
     log_ref: dict[str, float]
     scale: DataScale
+    constants: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -101,18 +102,27 @@ def canonical_frame(model: Model, data: Any, *, need_target: bool = True,
         me.spread(df, model.likelihood)   # prediction rows may leave it out, not half of it
     if need_groups:
         check_columns(df, [c for c in model.grouping_columns if "/" not in c], role="grouping")
+    fixed_constants(model, df)
     return df
 
 
 def check_target(model: Model, df: pd.DataFrame) -> np.ndarray:
     """The target's values, checked against the likelihood's support."""
-    support = model.likelihood.target_support
-    meaning = f"target of likelihood {model.likelihood.name}"
-    if support == "positive":
-        return check_positive(df, model.target, meaning=meaning)
-    if support == "real":
-        return check_finite(df, model.target, meaning=meaning)
-    return check_unit(df, model.target, closed=support == "unit_closed", meaning=meaning)
+    return check_support(df, model.target, model.likelihood.target_support,
+                         meaning=f"target of likelihood {model.likelihood.name}",
+                         open_hint=" (exact 0 or 1 needs a binomial likelihood)")
+
+
+def fixed_constants(model: Model, df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Natural value per row of each parameter fixed to a data column
+    (``Model(fixed={param: column})``), checked against the parameter's support."""
+    out = {}
+    for name, column in model.fixed_columns.items():
+        par = model.params[name]
+        check_columns(df, [column], role=f"values of fixed parameter {name!r}")
+        out[name] = check_support(df, column, par.support,
+                                  meaning=f"values of fixed parameter {name!r}")
+    return out
 
 
 def encode(model: Model, data: Any) -> Design:
@@ -141,7 +151,8 @@ def encode(model: Model, data: Any) -> Design:
              for c, v in labels.items()}
     return Design(log_x=log_x, y=y, extra=extra, codes=codes, levels=levels,
                   log_ref={k: float(v.mean()) for k, v in log_x.items()},
-                  scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())))
+                  scale=DataScale(float(y.min()), float(np.median(y)), float(y.max())),
+                  constants=fixed_constants(model, df))
 
 
 def design_from_groups(model: Model, constant_data: Any, observed_data: Any,
@@ -151,7 +162,8 @@ def design_from_groups(model: Model, constant_data: Any, observed_data: Any,
     ``observed_data`` groups (:func:`model_data` names): a loaded fit has its data."""
     missing = [name for name in [*(f"log_{k}" for k in model.law.inputs),
                                  *(f"{dim_name(c)}_code" for c in model.grouping_columns),
-                                 *(f"{c}_values" for c in model.extra_names)]
+                                 *(f"{c}_values" for c in model.extra_names),
+                                 *(f"fixed_{p}" for p in model.fixed_columns)]
                if name not in constant_data]
     if missing or model.likelihood.observed_name not in observed_data:
         raise ValueError(f"the fit's data groups lack {missing or ['observed values']}")
@@ -164,7 +176,9 @@ def design_from_groups(model: Model, constant_data: Any, observed_data: Any,
         extra=extra,
         codes={c: np.asarray(constant_data[f"{dim_name(c)}_code"], dtype=np.int64)
                for c in model.grouping_columns},
-        levels={c: tuple(lv) for c, lv in levels.items()}, log_ref=dict(log_ref), scale=scale)
+        levels={c: tuple(lv) for c, lv in levels.items()}, log_ref=dict(log_ref), scale=scale,
+        constants={p: np.asarray(constant_data[f"fixed_{p}"], dtype=float)
+                   for p in model.fixed_columns})
 
 
 # ---------------------------------------------------------------------------- the PyMC model
@@ -226,6 +240,7 @@ def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
     - ``log_{input}`` (per run), ``{column}_code`` (per run), ``observed`` (per run: log y,
       y or success counts), ``{column}_values`` for likelihood columns (``se``, ``trials``)
       and ``measurement_error_values`` (a known measurement error, observed scale);
+    - ``fixed_{param}`` (per run): the natural values of a parameter fixed to a data column;
     - ``log_ref_{input}``: the reference point of the coefficients (geometric mean);
     - ``prior_{variable}_{argument}``: each argument of each prior (data-scaled defaults
       included), e.g. ``prior_log_E_mu``.
@@ -234,6 +249,7 @@ def model_data(model: Model, design: Design) -> dict[str, np.ndarray]:
     values |= {f"{dim_name(c)}_code": v for c, v in design.codes.items()}
     values["observed"] = model.likelihood.observed(design.y, design.extra)
     values |= {f"{c}_values": v for c, v in design.extra.items()}
+    values |= {f"fixed_{p}": v for p, v in design.constants.items()}
     values |= {f"log_ref_{k}": np.asarray(v) for k, v in design.log_ref.items()}
     for var, prior in _priors(model, design.scale).items():
         values |= {f"prior_{var}_{arg}": np.asarray(v) for arg, v in prior.args.items()}
@@ -345,6 +361,9 @@ def build_model(model: Model, design: Design, centring: Centring | None = None) 
         coords_ = coordinates(model, design.scale)
         for key, coord in coords_.items():
             sname = coord.name
+            if isinstance(coord.fixed, str):
+                loc[key] = model.params[key].to_sampling(data[f"fixed_{key}"])
+                continue
             if coord.fixed is not None:
                 loc[key] = pt.as_tensor_variable(coord.fixed)
                 continue

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _number_or_column(value: str) -> float | str:
+    """``--fix`` value: a number, or the name of the data column holding each run's value."""
+    try:
+        return float(value)
+    except ValueError:
+        return value.strip()
+
+
 def _parse_mapping(items: Sequence[str] | None, what: str) -> dict[str, str]:
     out = {}
     for item in items or ():
@@ -122,7 +130,7 @@ def _model_from_args(args: argparse.Namespace) -> Any:
     hierarchy: dict[str, list[str]] = {p: by for p in vary}
     if args.noise_by:
         hierarchy["sigma"] = [args.noise_by]
-    fixed = {k: float(v) for k, v in _parse_mapping(args.fix, "--fix").items()}
+    fixed = {k: _number_or_column(v) for k, v in _parse_mapping(args.fix, "--fix").items()}
     return Model(args.law, hierarchy=hierarchy, likelihood=args.likelihood, target=args.target,
                  columns=_parse_mapping(args.column, "--column"), fixed=fixed,
                  min_group_size=args.min_group_size)
@@ -296,7 +304,8 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--column", action="append", metavar="NAME=COLUMN",
                    help="map a model name to a CSV column, e.g. N=params (repeatable)")
     p.add_argument("--fix", action="append", metavar="PARAM=VALUE",
-                   help="fix a parameter on the natural scale, e.g. nu=4 (repeatable)")
+                   help="fix a parameter on the natural scale, e.g. nu=4, or to each run's "
+                        "value in a data column, e.g. floor=chance (repeatable)")
     p.add_argument("--min-group-size", type=int, default=2)
 
 

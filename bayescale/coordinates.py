@@ -80,16 +80,18 @@ class Coordinate:
     key: the name priors, centring and hierarchy use (the parameter's in law coordinates, the
     sampled variable's in curve coordinates); name: the sampled variable (``log_E``,
     ``log_L_ref``); columns: the grouping columns it varies by; fixed: its sampling-scale value
-    when fixed; prior: its prior given the data's scale; pinned: whether a group's runs
-    determine it by construction (a curve's level where its data are), so that its effects
-    start centred; spread_prior: the default prior of its group spreads.
+    when fixed, or the data column its per-run values come from (``Model(fixed={p: column})``,
+    read with the data as ``Design.constants``); prior: its prior given the data's scale;
+    pinned: whether a group's runs determine it by construction (a curve's level where its
+    data are), so that its effects start centred; spread_prior: the default prior of its
+    group spreads.
     """
 
     key: str
     name: str
     columns: tuple[str, ...]
     prior: Prior | None
-    fixed: float | None = None
+    fixed: float | str | None = None
     pinned: bool = False
     spread_prior: Prior = DEFAULT_SD_PRIOR
 
@@ -160,7 +162,9 @@ def coordinates(model: Model, scale: DataScale | None = None) -> dict[str, Coord
         if name in replaced:
             continue
         with np.errstate(all="ignore"):   # a value outside the support: Model reports it
-            fixed = par.to_sampling(model.fixed[name]) if name in model.fixed else None
+            value = model.fixed.get(name)
+            fixed = (value if value is None or isinstance(value, str)
+                     else par.to_sampling(value))
         out[name] = Coordinate(name, par.sampling_name(name), tuple(model.hierarchy.get(name, ())),
                                None if fixed is not None or scale is None
                                else model.prior_for(name, scale), fixed)

@@ -93,16 +93,20 @@ def _positive_values(values: Any, argument: str) -> np.ndarray:
 
 def inputs_frame(fit: Fit, along: str, values: np.ndarray, fixed: Fixed) -> pd.DataFrame:
     """Rows of law inputs: ``along`` at ``values``, the others from ``fixed`` (constants or
-    functions of the ``along`` values)."""
+    functions of the ``along`` values), as are the data columns of parameters fixed to a
+    column (``Model(fixed={"floor": "chance"})``: ``fixed={"chance": 0.25}``)."""
     fixed = dict(fixed or {})
     inputs = fit.model.law.inputs
-    named = {law_input(fit, k, "fixed key"): v for k, v in fixed.items()}
+    constant_columns = set(fit.model.fixed_columns.values())
+    named = {k if k in constant_columns else law_input(fit, k, "fixed key"): v
+             for k, v in fixed.items()}
     if along in named:
         raise ValueError(f"fixed sets {along!r}, the input varied by along={along!r}; drop it")
-    missing = [k for k in inputs if k != along and k not in named]
+    missing = [k for k in (*inputs, *sorted(constant_columns)) if k != along and k not in named]
     if missing:
-        raise ValueError(f"fixed must give the other inputs of law {fit.model.law.name}: "
-                         f"missing {missing} (a value, or a function of {along}, e.g. "
+        raise ValueError(f"fixed must give the other inputs of law {fit.model.law.name} and "
+                         f"the columns of parameters fixed to data: missing {missing} (a "
+                         f"value, or a function of {along}, e.g. "
                          "fixed={'D': lambda n: C / (6 * n)})")
     cols = {along: values}
     for k, v in named.items():

@@ -111,6 +111,7 @@ def training_frame(model: Model, design: Any) -> pd.DataFrame:
     out = {k: np.exp(v) for k, v in design.log_x.items()}
     out[model.target] = design.y
     out.update({k: v for k, v in design.extra.items() if k != MEASUREMENT_ERROR})
+    out.update({model.fixed_columns[p]: v for p, v in design.constants.items()})
     me = model.measurement_error
     if me is not None:  # columns that give back the fitted observed-scale errors exactly
         m, y = design.extra[MEASUREMENT_ERROR], design.y

@@ -49,7 +49,8 @@ from .numpyro_nuts import (
 )
 from .priors import DataScale
 
-__all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "choose_sampler"]
+__all__ = ["fit", "Fit", "Diagnostics", "SamplingWarning", "choose_sampler", "diagnostics_of",
+           "chain_method_for"]
 
 if TYPE_CHECKING:
     from .model import Model
@@ -164,7 +165,7 @@ def check_sampling_args(*, draws: Any, tune: Any, chains: Any, target_accept: An
         raise ValueError(f"seed must be None or a whole number in [0, 2**63), got {seed!r}")
 
 
-def _chain_method(chains: int, runs: int = 0) -> str:
+def chain_method_for(chains: int, runs: int = 0) -> str:
     """Chains in parallel over JAX devices when there are enough, else vectorised on one; on
     CPU devices, vectorised also for fits of more than :data:`PARALLEL_MAX_RUNS` runs."""
     import jax
@@ -182,7 +183,7 @@ def _sample_kwargs(sampler: str, chains: int, target_accept: float, runs: int = 
     at most ``2**max_tree_depth - 1`` leapfrog steps per draw (not blackjax's)."""
     if sampler == "blackjax":
         return {"nuts_sampler": "blackjax",
-                "nuts": {"chain_method": _chain_method(chains, runs),
+                "nuts": {"chain_method": chain_method_for(chains, runs),
                          "target_accept": target_accept}}
     if sampler == "nutpie":
         return {"nuts_sampler": "nutpie",
@@ -263,7 +264,7 @@ def _sample_nutpie(model: Model, design: Design, pm_model: pm.Model, centring: C
     return idata
 
 
-def _diagnostics(idata: xr.DataTree, sampler: str, seconds: float,
+def diagnostics_of(idata: xr.DataTree, sampler: str, seconds: float,
                  named: Collection[str] = ()) -> Diagnostics:
     """Divergences, max R-hat, min ESS over the posterior; ``named``: the variables that
     :attr:`Diagnostics.slowest` may list (the model's, not the sampler's coordinates)."""
@@ -392,7 +393,7 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
         continued, extend = extend is not None, None
         if run_draws > draws:
             idata = _thinned(idata, run_draws // draws)
-        diagnostics = _diagnostics(idata, backend, seconds, named=model.variable_names())
+        diagnostics = diagnostics_of(idata, backend, seconds, named=model.variable_names())
         rhat = diagnostics.max_rhat if np.isfinite(diagnostics.max_rhat) else np.inf
         # A longer run that mixed no better: the posterior is hard (a ridge), not the run short.
         # (Divergences in it are a geometry problem: a smaller step may still fix those.)
@@ -504,7 +505,7 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
                 dense = population_value_names(pm_model) if model.hierarchy else True
                 return sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains,
                                       seed=seed, target_accept=target_accept, dense=dense,
-                                      chain_method=_chain_method(chains, len(design.y)),
+                                      chain_method=chain_method_for(chains, len(design.y)),
                                       progressbar=progressbar,
                                       structure=structure_key(model, design, centring),
                                       max_tree_depth=max_tree_depth, warm_start=warm_start)

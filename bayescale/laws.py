@@ -31,7 +31,7 @@ __all__ = ["Param", "Law", "get_law", "register_law", "unregister_law", "law_fro
            "available_laws",
            "chinchilla", "power_law", "kaplan", "compute_law", "data_constrained",
            "overtraining", "broken_power_law", "sigmoid_accuracy", "pass_at_k", "loss_to_loss",
-           "rectified"]
+           "rectified", "log_bounded_sigmoid"]
 
 Support = Literal["positive", "real", "unit"]
 _LINK = {"positive": "log", "real": "identity", "unit": "logit"}
@@ -66,13 +66,18 @@ class Param:
     def default_prior(self, scale: DataScale) -> Prior:
         return self.prior(scale) if callable(self.prior) else self.prior
 
-    def to_sampling(self, natural: float) -> float:
-        """A natural value on the sampling scale (log, logit or as is)."""
+    def to_sampling(self, natural: Any) -> Any:
+        """Natural values on the sampling scale (log, logit or as is): a float for a number,
+        an array for an array, a tensor for a tensor (per-run constants of
+        ``Model(fixed={param: column})`` in the model's graph)."""
+        symbolic = isinstance(natural, pytensor.graph.basic.Variable)
+        x = natural if symbolic else np.asarray(natural, dtype=float)
+        log = pt.log if symbolic else np.log
         if self.link == "log":
-            return float(np.log(natural))
-        if self.link == "logit":
-            return float(np.log(natural / (1 - natural)))
-        return float(natural)
+            x = log(x)
+        elif self.link == "logit":
+            x = log(x / (1 - x))
+        return x if symbolic or x.ndim else float(x)
 
 
 LogMean = Callable[[Mapping[str, Any], Mapping[str, Any]], Any]
@@ -159,6 +164,13 @@ class Law:
 def logsumexp_terms(*terms: Any) -> Any:
     """``log(sum_i exp(t_i))`` over broadcast terms, stable for large magnitudes."""
     return pt.logsumexp(pt.stack(pt.broadcast_arrays(*terms)), axis=0)
+
+
+def log_bounded_sigmoid(floor: Any, headroom: Any, eta: Any) -> Any:
+    """``log(floor + (1 - floor) headroom sigmoid(eta))``: an accuracy rising from a floor
+    (chance) towards a ceiling ``floor + (1 - floor) headroom``; ``floor`` may be 0."""
+    rise = pt.log1p(-floor) + pt.log(headroom) - pt.softplus(-eta)
+    return logsumexp_terms(pt.log(floor) + 0 * eta, rise)
 
 
 # ---------------------------------------------------------------------------- default priors
@@ -372,8 +384,7 @@ def sigmoid_accuracy(x: str = "C", scale: str = "log") -> Law:
             z = xs[x] - p["log_x50"]
         else:
             z = pt.exp(xs[x]) - p["x50"]
-        rise = pt.log1p(-p["floor"]) + pt.log(p["headroom"]) - pt.softplus(-p["slope"] * z)
-        return logsumexp_terms(pt.log(p["floor"]) + 0 * z, rise)
+        return log_bounded_sigmoid(p["floor"], p["headroom"], p["slope"] * z)
 
     z = f"log {x}" if scale == "log" else x
     return Law(

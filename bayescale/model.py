@@ -47,7 +47,10 @@ class Model:
         coefficient such as ``A`` the log of its term at the data's reference input), or
         ``{hyperparameter: Prior}`` for a group spread, e.g. ``"log_E_sd_family"``.
     fixed : ``{param: value}`` on the natural scale (e.g. ``{"nu": 4}``), or a hyperparameter
-        fixed on its own scale (e.g. ``{"log_E_sd_family": 5.0}`` for no pooling).
+        fixed on its own scale (e.g. ``{"log_E_sd_family": 5.0}`` for no pooling). A law or
+        likelihood parameter may instead take each run's value from a data column, a known
+        constant per run or per group: ``{"floor": "chance"}`` (a benchmark's chance level);
+        fitting and prediction data then need that column.
     target : the column holding the observed metric (``"loss"``).
     columns : ``{model name: data column}``, e.g. ``{"N": "Model Size", "loss": "val_loss"}``.
     min_group_size : fewest runs a group may have.
@@ -71,7 +74,7 @@ class Model:
                  hierarchy: Mapping[str, str | Sequence[str] | None] | None = None,
                  likelihood: str | Likelihood = "studentt",
                  priors: Mapping[str, Prior] | None = None,
-                 fixed: Mapping[str, float] | None = None,
+                 fixed: Mapping[str, float | str] | None = None,
                  target: str = "loss",
                  columns: Mapping[str, str] | None = None,
                  min_group_size: int = 2,
@@ -104,7 +107,9 @@ class Model:
         self.min_group_size = int(min_group_size)
         self.centered = centered
         # "log_E_sd_family/model" and "log_E_sd_family:model" name the same spread
-        self.fixed = {k.replace("/", ":"): float(v) for k, v in (fixed or {}).items()}
+        self.fixed: dict[str, float | str] = {
+            k.replace("/", ":"): v if isinstance(v, str) else float(v)
+            for k, v in (fixed or {}).items()}
         self.priors = {k.replace("/", ":"): v for k, v in (priors or {}).items()}
         if coordinates not in COORDINATE_SYSTEMS:
             raise ValueError(f"coordinates must be one of {COORDINATE_SYSTEMS}, got "
@@ -127,6 +132,11 @@ class Model:
         ``"measurement_error"`` (observed-scale standard errors) when the model has one."""
         return (*self.likelihood.columns,
                 *((MEASUREMENT_ERROR,) if self.measurement_error is not None else ()))
+
+    @property
+    def fixed_columns(self) -> dict[str, str]:
+        """``{param: column}`` of the parameters whose value each run takes from a column."""
+        return {k: v for k, v in self.fixed.items() if isinstance(v, str)}
 
     @property
     def grouping_columns(self) -> tuple[str, ...]:
@@ -183,12 +193,31 @@ class Model:
             if name in self.hierarchy:
                 raise ValueError(f"parameter {name!r} cannot be both fixed and varying by "
                                  f"{', '.join(self.hierarchy[name])}")
+            if isinstance(value, str):
+                self._check_fixed_column(name, value)
+                continue
             support = self.params[name].support if name in self.params else "positive"
             if support == "positive" and value <= 0 or support == "unit" and not 0 < value < 1:
                 raise ValueError(f"fixed[{name!r}] = {value} is outside its support ({support})")
             if name in self.params and self.params[name].reference is not None:
                 raise ValueError(f"fixed[{name!r}]: coefficients sampled at a reference input "
                                  "cannot be fixed; fix their exponent or use a custom law")
+
+    def _check_fixed_column(self, name: str, column: str) -> None:
+        if name not in self.params:
+            raise ValueError(f"fixed[{name!r}] = {column!r}: only a law or likelihood parameter "
+                             "can take its values from a data column; fix a group spread to a "
+                             "number")
+        users = [p for p, par in self.params.items()
+                 if par.reference is not None and par.reference[1] == name]
+        if users:
+            raise ValueError(f"fixed[{name!r}] = {column!r}: coefficients {users} are sampled at "
+                             f"a reference input with exponent {name!r}, which must be one "
+                             "number; fix it to a number or use a custom law")
+        if column in (*self.law.inputs, self.target):
+            raise ValueError(f"fixed[{name!r}] = {column!r} names the "
+                             f"{'target' if column == self.target else 'law input'} column; "
+                             "a fixed value's column holds known constants")
 
     def prior_for(self, name: str, scale: DataScale) -> Prior:
         """The prior used for a parameter's location or a hyperparameter (user's or default)."""
@@ -262,7 +291,9 @@ class Model:
         lines.append("  parameters (priors on the sampling scale; * = data-scaled default):")
         for name, par in self.params.items():
             sname = par.sampling_name(name)
-            if name in self.fixed:
+            if name in self.fixed_columns:
+                desc = f"fixed per run = column {self.fixed[name]!r}"
+            elif name in self.fixed:
                 desc = f"fixed = {self.fixed[name]:g}"
             elif name not in coordinates(self):
                 desc = (f"{sname} from the curve coordinates below; varies by "

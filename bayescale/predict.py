@@ -25,7 +25,7 @@ import pytensor.tensor as pt
 import xarray as xr
 
 from ._validate import DataError, DataWarning, as_frame, group_labels
-from .build import canonical_frame
+from .build import canonical_frame, fixed_constants
 from .coordinates import coordinates
 from .extrapolation import distances, link_values, robust_variance, top_keys, training_frame
 from .graph import curve_and_aux, row_parameters, row_values, shifted_log_mean
@@ -117,11 +117,12 @@ class PredictiveFunction:
 
     Inputs: each coordinate's location (draws, 1), known effects (draws, levels), spread
     (draws, 1) and new levels' standard-normal draws (draws, new levels); group codes per
-    row; log inputs, (1, rows) or (draws, rows) when ``per_draw``; the likelihood's columns
-    (1, rows), and with ``measurement_error`` the known error's
+    row; natural values (1, rows) of parameters fixed to a data column; log inputs, (1, rows)
+    or (draws, rows) when ``per_draw``; the likelihood's columns (1, rows), and with
+    ``measurement_error`` the known error's
     :meth:`~bayescale.likelihoods.MeasurementError.spread` (1, rows). Outputs ``log L``, the
-    likelihood's parameters, a new observation drawn from the likelihood (``with_obs``) and the
-    natural law parameters (``parameters``).
+    likelihood's parameters, a new observation drawn from the likelihood (``with_obs``) and
+    the natural law parameters (``parameters``).
     """
 
     def __init__(self, model: Model, log_ref: Mapping[str, float], *, per_draw: bool,
@@ -136,6 +137,10 @@ class PredictiveFunction:
         self.inputs: dict[str, Any] = {}
         loc, effects = {}, {}
         for key, coord in coordinates(model).items():
+            if isinstance(coord.fixed, str):   # each row's value, from the data's column
+                loc[key] = model.params[key].to_sampling(
+                    self._input(f"fixed_{key}", pt.TensorType("float64", shape=(1, None))))
+                continue
             if coord.fixed is not None:
                 loc[key] = pt.as_tensor_variable(np.float64(coord.fixed))
                 continue
@@ -212,10 +217,20 @@ def predictive_function(fit: Fit, *, per_draw: bool, with_obs: bool, parameters:
 
 
 def graph_values(fit: Fit, codes: Mapping[str, np.ndarray], n: int,
-                 z_new: Mapping[tuple[str, str], np.ndarray]) -> dict[str, np.ndarray]:
+                 z_new: Mapping[tuple[str, str], np.ndarray],
+                 constants: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Posterior inputs plus per-row codes in the graph's numbering: known levels ``0..K-1``,
-    new levels ``-1, -2, ...`` -> ``K, K+1, ...``, ``POPULATION`` -> the zero column."""
+    new levels ``-1, -2, ...`` -> ``K, K+1, ...``, ``POPULATION`` -> the zero column; and
+    the rows' values of parameters fixed to a data column (``constants``, by parameter, as
+    :func:`bayescale.build.fixed_constants` reads them)."""
     values = dict(_posterior_inputs(fit))
+    missing = [p for p in fit.model.fixed_columns if p not in (constants or {})]
+    if missing:
+        raise ValueError(f"parameters {missing} take each run's value from data columns "
+                         f"{[fit.model.fixed_columns[p] for p in missing]}, which these rows "
+                         "do not give")
+    for p, v in (constants or {}).items():
+        values[f"fixed_{p}"] = np.broadcast_to(np.asarray(v, dtype=float), (n,))[None, :]
     for (key, col), z in z_new.items():
         values[f"z_{key}_{col}"] = z
     for col in fit.model.grouping_columns:
@@ -426,7 +441,7 @@ def predictive_draws(fit: Fit, frame: pd.DataFrame, log_x: Mapping[str, np.ndarr
     me = _measurement_error(fit, frame) if with_obs else None
     fn = predictive_function(fit, per_draw=per_draw, with_obs=with_obs, shifted=shifted,
                              measurement_error=me is not None)
-    values = graph_values(fit, codes, len(frame), z_new)
+    values = graph_values(fit, codes, len(frame), z_new, fixed_constants(fit.model, frame))
     values |= {f"log_{k}": np.asarray(v, dtype=float) for k, v in log_x.items()}
     values["shift"] = np.zeros((1, len(frame))) if shift is None else np.asarray(shift, float)
     if with_obs:
@@ -504,7 +519,9 @@ def parameter_draws(fit: Fit, codes: Mapping[str, np.ndarray], rng: np.random.Ge
     by their group codes (known, new: ``-1, -2, ...``, or ``POPULATION``)."""
     n = len(next(iter(codes.values()))) if codes else 1
     fn = predictive_function(fit, per_draw=False, with_obs=False, parameters=True)
-    values = graph_values(fit, codes, n, new_group_z(fit, codes, rng))
+    # a parameter fixed to a data column has no value without rows: NaN for it alone
+    values = graph_values(fit, codes, n, new_group_z(fit, codes, rng),
+                          {p: np.full(n, np.nan) for p in fit.model.fixed_columns})
     values |= {f"log_{k}": np.zeros((1, n)) for k in fit.model.law.inputs}
     values["shift"] = np.zeros((1, n))
     return fn(values)[3]

@@ -132,13 +132,13 @@ def test_a_collapsed_step_size_reruns_the_chains_vectorised(monkeypatch):
     runs = _runs({"f0": 5, "f1": 6, "f2": 4}, seed=seed_for(3))
     kw = {"draws": 100, "tune": 200, "chains": 4, "seed": 7, "refits": 0,
           "progressbar": False, "warn": False, "sampler": "numpyro"}
-    assert fit_module._chain_method(4) == "parallel"
+    assert fit_module.chain_method_for(4) == "parallel"
     assert not numpyro_nuts.step_size_collapsed(np.full((4, 3), 0.2))
     assert numpyro_nuts.step_size_collapsed(np.array([[0.2], [1e-15]]))
     monkeypatch.setattr(numpyro_nuts, "COLLAPSED_STEP_SIZE", np.inf)
     rerun = model.fit(runs, **kw)
     assert rerun.posterior.attrs["chain_method"] == "vectorized"
-    monkeypatch.setattr(fit_module, "_chain_method", lambda chains, runs=0: "vectorized")
+    monkeypatch.setattr(fit_module, "chain_method_for", lambda chains, runs=0: "vectorized")
     vectorised = model.fit(runs, **kw)
     assert vectorised.posterior.attrs["chain_method"] == "vectorized"
     for name in ("E", "alpha", "E_by_family"):
@@ -166,10 +166,10 @@ def test_chain_method_follows_the_devices(monkeypatch):
     fit); with fewer devices than chains, e.g. one GPU, they are vectorised on that device."""
     import jax
 
-    assert fit_module._chain_method(4) == "parallel"
+    assert fit_module.chain_method_for(4) == "parallel"
     assert jax.local_device_count() >= 4
     monkeypatch.setattr(jax, "local_device_count", lambda: 1)
-    assert fit_module._chain_method(4) == "vectorized"
+    assert fit_module.chain_method_for(4) == "vectorized"
 
 
 def test_persistent_compilation_cache_is_on_and_can_be_turned_off(tmp_path):
@@ -268,12 +268,12 @@ def test_large_fits_run_their_chains_vectorised_on_the_cpu(monkeypatch):
     if jax.default_backend() != "cpu":
         pytest.skip("the rule is for CPU devices")
     limit = fit_module.PARALLEL_MAX_RUNS
-    assert fit_module._chain_method(2, limit + 1) == "vectorized"
+    assert fit_module.chain_method_for(2, limit + 1) == "vectorized"
     expected = "parallel" if jax.local_device_count() >= 2 else "vectorized"
-    assert fit_module._chain_method(2, limit) == expected
-    assert fit_module._chain_method(2) == expected
+    assert fit_module.chain_method_for(2, limit) == expected
+    assert fit_module.chain_method_for(2) == expected
     monkeypatch.setattr(fit_module, "PARALLEL_MAX_RUNS", 10)
-    assert fit_module._chain_method(2, 11) == "vectorized"
+    assert fit_module.chain_method_for(2, 11) == "vectorized"
 
 
 @pytest.mark.slow
@@ -299,7 +299,7 @@ def test_a_warm_started_refit_starts_from_the_earlier_chains_and_keeps_their_met
     assert other.idata["posterior"].attrs["warm_start"] == 0
     # a refit attempt after problems (here: divergences reported for the first attempt)
     # starts cold, so a kept metric that suits these data less is not kept again
-    report = fit_module._diagnostics
+    report = fit_module.diagnostics_of
     calls = []
 
     def first_diverges(*args, **kwargs):
@@ -308,7 +308,7 @@ def test_a_warm_started_refit_starts_from_the_earlier_chains_and_keeps_their_met
         return dataclasses.replace(d, divergences=10**6) if len(calls) == 1 else d
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(fit_module, "_diagnostics", first_diverges)
+        patch.setattr(fit_module, "diagnostics_of", first_diverges)
         retried = model.fit(_runs({"g0": 4, "g1": 7, "g2": 4}, seed=seed_for(22)), seed=2,
                             warm_start=first, **{**kw, "refits": 1})
     assert len(calls) == 2 and retried.diagnostics.refits == 1

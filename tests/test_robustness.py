@@ -518,7 +518,7 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None, continuable=Tru
     scripted = iter(verdicts)
     chosen = iter(centred if centred is not None else [False] * (refits + 1))
     runs: list[dict] = []
-    real_run, real_diagnostics = fit_module._run_nuts, fit_module._diagnostics
+    real_run, real_diagnostics = fit_module._run_nuts, fit_module.diagnostics_of
     real_continue = fit_module.continue_chains
 
     def run_nuts(*args, **kwargs):
@@ -542,7 +542,7 @@ def _scripted_fit(monkeypatch, verdicts, refits=2, centred=None, continuable=Tru
 
     monkeypatch.setattr(fit_module, "_run_nuts", run_nuts)
     monkeypatch.setattr(fit_module, "continue_chains", continue_chains)
-    monkeypatch.setattr(fit_module, "_diagnostics", diagnostics)
+    monkeypatch.setattr(fit_module, "diagnostics_of", diagnostics)
     monkeypatch.setattr(fit_module, "centring_from_draws", centring_from_draws)
     model = bs.Model("power_law:C", hierarchy={"A": "family"})
     result = model.fit(small_runs(), draws=40, tune=40, chains=2, seed=1, progressbar=False,
@@ -647,7 +647,7 @@ def test_slow_mixing_names_the_slowest_variables():
     post["alpha"] = post["alpha"] + 10 * post["chain"]      # chains disagree on alpha
     post["sampler_coordinate"] = 100.0 * post["chain"] + post["log_A_ref"]  # and on this
     scrambled["posterior"] = xr.DataTree(post)
-    worst = fit_module._diagnostics(scrambled, "numpyro", 0.0, named=named)
+    worst = fit_module.diagnostics_of(scrambled, "numpyro", 0.0, named=named)
     assert worst.slowest[0] == "alpha" and "sampler_coordinate" not in worst.slowest
     # Shifted by 10 per chain, the two chains' alpha draws do not overlap (alpha's draws span
     # well under 10), and the rank-normalised split R-hat of two non-overlapping chains of 30
