@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     **{name: f".{name}" for name in _MODULES},
     **dict.fromkeys(("DataError", "DataWarning"), "._validate"),
     **dict.fromkeys(("Backtest", "backtest"), ".calibrate"),
+    **dict.fromkeys(("Capabilities", "CapabilityFit"), ".capabilities"),
     "chain_predict": ".chain",
     "fit_many": ".batch",
     **dict.fromkeys(("CheckResult", "check"), ".checks"),
@@ -48,7 +49,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's keys
-    "available_laws", "available_likelihoods", "Backtest", "backtest", "chain_predict", "check",
+    "available_laws", "available_likelihoods", "Backtest", "backtest", "Capabilities",
+    "CapabilityFit", "chain_predict", "check",
     "CheckResult", "CHINCHILLA_COMPUTE", "compare", "CompareResult", "compute_optimal",
     "configure", "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics",
     "ExtrapolationPrior", "Fit", "fit", "fit_many", "get_law", "inverse_predict",
@@ -93,6 +95,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     from ._validate import DataError, DataWarning
     from .allocation import CHINCHILLA_COMPUTE, compute_optimal
     from .calibrate import Backtest, backtest
+    from .capabilities import Capabilities, CapabilityFit
     from .chain import chain_predict
     from .checks import CheckResult, check
     from .compare import CompareResult, compare

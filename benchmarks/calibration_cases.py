@@ -87,15 +87,14 @@ def repetition_runs() -> pd.DataFrame:
 
 
 def obsscaling_runs(tasks: list[str] | None = None) -> pd.DataFrame:
-    """Models with a compute estimate and no flag; all of obsscaling's items unless ``tasks``."""
+    """Models with a compute estimate and no flag, on the obsscaling replication's three tasks
+    unless ``tasks``."""
     from bayescale.datasets import obsscaling_long
-    from bayescale.replications.obsscaling import ITEMS
+    from bayescale.replications.obsscaling import TASKS
 
     obs = obsscaling_long()
-    obs = obs[obs["task"].isin(list(tasks or ITEMS)) & obs["C"].notna()
-              & (obs["flag"] == "")].copy()
-    obs["trials"] = obs["task"].map(ITEMS)
-    return obs
+    return obs[obs["task"].isin(list(tasks or TASKS)) & obs["C"].notna()
+               & (obs["flag"] == "")].copy()
 
 
 def rnsl_runs() -> pd.DataFrame:

@@ -181,7 +181,10 @@ def test_obsscaling_units_fix_and_flags():
 def test_obsscaling_long_format():
     long = ds.obsscaling_long()
     assert list(long.columns) == ["model", "family", "N", "tokens", "C", "flag", "fixed", "task",
-                                  "accuracy"]
+                                  "accuracy", "trials", "chance"]
+    mmlu = long[long.task == "MMLU"]
+    assert (mmlu.trials == 14042).all() and (mmlu.chance == 0.25).all()
+    assert long.trials.notna().all() and long.chance.notna().all()
     assert len(long) == 148 * 8 - 40
     assert long.attrs["dropped"] == {"no score for that (model, task) in the file": 40}
     assert long.task.nunique() == 8 and long.accuracy.between(0, 1).all()

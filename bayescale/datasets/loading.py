@@ -90,7 +90,8 @@ def obsscaling_long() -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``model``, ``family``, ``N``, ``tokens``, ``C``, ``flag``, ``fixed``, ``task``,
-        ``accuracy`` (fraction in [0, 1]); rows without a score are dropped (counted in
-        ``attrs["dropped"]``). Fixes and flags are those of ``load("obsscaling")``.
+        ``accuracy`` (fraction in [0, 1]), ``trials`` (items the task scores) and ``chance``
+        (its floor: chance level, 0 for generated answers); rows without a score are dropped
+        (counted in ``attrs["dropped"]``). Fixes and flags are those of ``load("obsscaling")``.
     """
     return obsscaling.long_format(load("obsscaling"))

@@ -9,11 +9,20 @@ import pandas as pd
 
 from .checks import fail, numeric, text
 
-__all__ = ["tidy", "long_format"]
+__all__ = ["tidy", "long_format", "TASK_ITEMS", "TASK_FLOOR"]
 
 
 _TASKS = ["MMLU", "ARC-C", "HellaSwag", "Winograd", "TruthfulQA", "GSM8K", "XWinograd",
           "HumanEval"]
+# Items scored per task (the evaluation sets of the Open LLM Leaderboard v1 harness: MMLU test,
+# ARC-Challenge test, HellaSwag validation, WinoGrande validation, TruthfulQA, GSM8K test,
+# XWinograd English, HumanEval) and each task's floor: chance for multiple choice (4 options,
+# or 2 for the Winograd tasks), 0 for generated answers; TruthfulQA's mc2 score is a
+# probability mass, not a share of items right, with no chance level defined (0).
+TASK_ITEMS = {"MMLU": 14042, "ARC-C": 1172, "HellaSwag": 10042, "Winograd": 1267,
+              "TruthfulQA": 817, "GSM8K": 1319, "XWinograd": 2325, "HumanEval": 164}
+TASK_FLOOR = {"MMLU": 0.25, "ARC-C": 0.25, "HellaSwag": 0.25, "Winograd": 0.5,
+              "TruthfulQA": 0.0, "GSM8K": 0.0, "XWinograd": 0.5, "HumanEval": 0.0}
 # (model, column, wrong value, right value, reason): applied only where the file holds the
 # wrong value.
 _FIXES = [
@@ -79,6 +88,8 @@ def long_format(wide: pd.DataFrame) -> pd.DataFrame:
                      value_name="accuracy")
     missing = long.accuracy.isna()
     long = long[~missing].reset_index(drop=True)
+    long["trials"] = long["task"].map(TASK_ITEMS)
+    long["chance"] = long["task"].map(TASK_FLOOR)
     long.attrs = copy.deepcopy(wide.attrs)
     long.attrs["dropped"] = {"no score for that (model, task) in the file": int(missing.sum())}
     return long

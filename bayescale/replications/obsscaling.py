@@ -27,8 +27,7 @@ from ..model import Model
 from .result import Check, Estimate, Replication
 
 PAPER = "Ruan 2024"
-# Test-set sizes of the benchmarks (items scored by the Open LLM Leaderboard v1 harness).
-ITEMS = {"MMLU": 14042, "ARC-C": 1172, "HellaSwag": 10042}
+TASKS = ("MMLU", "ARC-C", "HellaSwag")   # 4-way multiple choice (the data's chance: 0.25)
 CHANCE = 0.25
 EFFICIENT = "Phi"  # trained on curated "textbook" data; Ruan et al. single it out as efficient
 
@@ -40,9 +39,8 @@ def replicate_obsscaling(*, draws: int = 1000, tune: int = 1000, chains: int = 4
     """Fit per-family compute efficiency with shared hyperpriors and check the paper's
     qualitative findings."""
     runs = obsscaling_long()
-    keep = runs["task"].isin(list(ITEMS)) & runs["C"].notna() & (runs["flag"] == "")
+    keep = runs["task"].isin(TASKS) & runs["C"].notna() & (runs["flag"] == "")
     runs = runs[keep].reset_index(drop=True)
-    runs["trials"] = runs["task"].map(ITEMS)
     model = Model("sigmoid_accuracy:C", likelihood="beta_binomial", target="accuracy",
                   hierarchy={"x50": ["family", "task"], "slope": "task", "headroom": "task"},
                   fixed={"floor": CHANCE}, min_group_size=1)
@@ -64,7 +62,7 @@ def replicate_obsscaling(*, draws: int = 1000, tune: int = 1000, chains: int = 4
         "least/most efficient x50": {"bayescale": estimate(np.exp(
             log_x50.isel(family=order[-1]) - log_x50.isel(family=order[0])).values)},
     }
-    for task in ITEMS:
+    for task in TASKS:
         rows[f"slope[{task}]"] = {"bayescale": estimate(post["slope_by_task"].sel(task=task))}
         rows[f"headroom[{task}]"] = {
             "bayescale": estimate(post["headroom_by_task"].sel(task=task))}
@@ -76,7 +74,7 @@ def replicate_obsscaling(*, draws: int = 1000, tune: int = 1000, chains: int = 4
         "a typical family needs >1.6x more or less compute than another)",
         sd_low > 0.5, f"sd = {rows['family sd of log x50']['bayescale'].fmt(3)}"))
     slopes_positive = {t: float(np.mean(post["slope_by_task"].sel(task=t).values > 0))
-                       for t in ITEMS}
+                       for t in TASKS}
     checks.append(Check(
         "within families, accuracy rises with log compute on every task (P(slope > 0) > 0.99)",
         all(v > 0.99 for v in slopes_positive.values()),

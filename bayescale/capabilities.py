@@ -1,0 +1,508 @@
+"""Latent capabilities: one Bayesian model of many benchmarks across model families.
+
+Model ``m`` of family ``f = f(m)``, trained with compute ``C_m``, has a capability vector
+``s_m`` (``K`` dimensions) drawn around its family's line in log compute:
+
+    s_mk = a_fk + b_fk x_m + sigma_k e_mk,           x_m = log C_m - log C_ref
+    a_fk = tau_a_k u_fk,   b_fk = beta_k + tau_b_k v_fk,     e ~ Normal(0, 1)
+
+(family intercept ``a`` and efficiency slope ``b``, partially pooled across families;
+``log C_ref`` the models' mean log compute). Benchmark ``b`` maps capabilities to accuracy
+
+    eta_mb = c_b + sum_k lambda_bk s_mk
+    p_mb = g_mb + (1 - g_mb) h_b sigmoid(eta_mb)
+
+with ``g`` its known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b``
+the share of the way from the floor to 1 it can reach (its ceiling; 1 unless
+``ceiling=True``: below 1 it trades against ``c_b`` wherever the scores do not saturate,
+which shows up as divergent transitions on the obsscaling table); the score is observed
+through a likelihood of :mod:`bayescale.likelihoods` on the benchmark's item count (Binomial,
+or Beta-Binomial with a precision ``kappa_b`` per benchmark for scores that vary beyond
+binomial noise).
+
+Identifiability: shifting, scaling or rotating ``s`` and undoing it in ``c`` and ``lambda``
+leaves every ``p`` unchanged. The constraints that remove this, stated once:
+
+- location: the families' intercepts sum to zero (``u`` zero-sum over families; ``c_b``
+  free), so capability 0 is the average family's at ``log C_ref``;
+- dimension 1 is capability in units of compute: the families' slopes average exactly
+  ``beta_1 = 1`` (``v`` zero-sum too), so the average family gains one unit per e-fold of
+  compute; this fixes its scale and sign, and ``lambda_b1`` is the benchmark's logit gain
+  per e-fold for that family; ``sigma_1`` is estimated. (Tying dimension 1 to one anchor
+  benchmark's logit scale instead, ``lambda = 1``, left the chains in different modes on
+  the obsscaling table: R-hat 1.56 with MMLU as anchor.)
+- dimensions ``k >= 2`` hold what compute does not: ``beta_k = 0`` and ``sigma_k = 1`` (their
+  scale is a model's spread off its family's line); one anchor benchmark per dimension
+  (``anchors``, default the first ``K - 1`` benchmarks) fixes sign and rotation: anchor
+  ``j`` loads positively on dimension ``j + 1`` and not at all on later ones.
+
+Capabilities and family effects are sampled non-centred (``s = line + sigma e``): on the
+obsscaling table (119 models, 36 families, 8 benchmarks, K = 1) centred capabilities mixed
+slowly, min bulk ESS 242 and R-hat 1.011 from 4 x 1,000 draws (the scale of ``s`` moves
+with every loading), non-centred 1,112 and 1.007. :func:`log_score` is the model's one
+definition of a score's mean: the PyMC model (:func:`build_capability_model`), predictions
+and simulations all evaluate it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pytensor.tensor as pt
+
+from ._validate import (
+    DataError,
+    as_frame,
+    check_columns,
+    check_counts,
+    check_positive,
+    check_support,
+    group_labels,
+)
+from .intervals import ci_probs, interval_columns
+from .laws import log_bounded_sigmoid
+from .likelihoods import Likelihood, get_likelihood
+from .priors import DataScale, Prior
+
+__all__ = ["Capabilities", "CapabilityData", "CapabilityFit", "log_score",
+           "build_capability_model", "COLUMNS"]
+
+#: the data's columns, by role (``Capabilities(columns=...)`` maps them to yours)
+COLUMNS = {"model": "model", "family": "family", "benchmark": "benchmark",
+           "score": "accuracy", "compute": "C", "items": "trials", "floor": "chance"}
+
+#: priors (capability dimension 1 in e-folds of compute, the others in units of a model's
+#: spread off its family's line; module docstring)
+PRIORS = {
+    "tau_intercept": Prior("HalfNormal", sigma=1.0),   # families' spread at log C_ref
+    "tau_slope": Prior("HalfNormal", sigma=0.5),       # families' spread of efficiency slopes
+    "sigma": Prior("HalfNormal", sigma=1.0),           # a model off its family's line (dim 1)
+    "loading": Prior("Normal", mu=0.0, sigma=1.0),     # logit per unit of capability
+    "log_anchor_loading": Prior("Normal", mu=0.0, sigma=1.0),
+    "offset": Prior("Normal", mu=0.0, sigma=2.5),
+    "logit_headroom": Prior("Normal", mu=2.5, sigma=1.5),  # ceilings near 1 (median 0.92)
+}
+
+
+def log_score(floor: Any, headroom: Any, offset: Any, loading: Any, capability: Any) -> Any:
+    """``log p`` of a score: ``p = g + (1 - g) h sigmoid(c + sum_k lambda_k s_k)``, the
+    capability dimensions on the last axis of ``loading`` and ``capability``."""
+    eta = offset + (loading * capability).sum(axis=-1)
+    return log_bounded_sigmoid(floor, headroom, eta)
+
+
+@dataclass(frozen=True)
+class CapabilityData:
+    """Scores as the model sees them: per model its family and centred log compute, per row
+    its model, benchmark, floor, item count and observed score."""
+
+    models: tuple[str, ...]
+    families: tuple[str, ...]
+    benchmarks: tuple[str, ...]
+    model_family: np.ndarray       # (models,) family code
+    log_compute: np.ndarray        # (models,) log C - log_ref
+    log_ref: float
+    row_model: np.ndarray          # (rows,)
+    row_benchmark: np.ndarray      # (rows,)
+    floor: np.ndarray              # (rows,)
+    items: np.ndarray              # (rows,)
+    score: np.ndarray              # (rows,)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.score)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The latent-capability model (module docstring): ``dims`` capability dimensions, the
+    ones after the first tied to ``anchors`` (benchmark names, default the first ``dims - 1``
+    in the data); ``ceiling``: estimate each benchmark's headroom ``h_b`` (default: 1, scores
+    rise towards 100%; a ceiling below is only identified where the data saturate); a
+    ``likelihood`` on item counts (``"beta_binomial"`` or ``"binomial"``), ``columns``
+    mapping the roles of :data:`COLUMNS` to your column names, ``priors`` replacing those
+    of :data:`PRIORS` by name."""
+
+    dims: int = 1
+    anchors: tuple[str, ...] | None = None
+    ceiling: bool = False
+    likelihood: str = "beta_binomial"
+    columns: Mapping[str, str] = field(default_factory=dict)
+    priors: Mapping[str, Prior] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dims, bool) or not isinstance(self.dims, int) or self.dims < 1:
+            raise ValueError(f"dims must be a whole number >= 1, got {self.dims!r}")
+        lik = get_likelihood(self.likelihood)
+        if lik.observed_as != "successes":
+            raise ValueError(f"likelihood {lik.name!r} does not observe item counts; use "
+                             "'beta_binomial' or 'binomial'")
+        unknown = [k for k in self.columns if k not in COLUMNS]
+        if unknown:
+            raise ValueError(f"columns: unknown roles {unknown}; the roles are {list(COLUMNS)}")
+        unknown = [k for k in self.priors if k not in PRIORS]
+        if unknown:
+            raise ValueError(f"priors: unknown names {unknown}; the names are {list(PRIORS)}")
+        if self.anchors is not None:
+            object.__setattr__(self, "anchors", tuple(self.anchors))
+            n = self.dims - 1
+            if len(self.anchors) != n or len(set(self.anchors)) != n:
+                raise ValueError(f"anchors must name {n} different benchmarks (one per "
+                                 f"dimension after the first), got {list(self.anchors)}")
+
+    @property
+    def mean_slope(self) -> np.ndarray:
+        """``beta``: the families' mean slope per dimension (1, then 0s)."""
+        return np.eye(self.dims)[0]
+
+    @property
+    def lik(self) -> Likelihood:
+        return get_likelihood(self.likelihood)
+
+    def column(self, role: str) -> str:
+        return self.columns.get(role, COLUMNS[role])
+
+    def prior(self, name: str) -> Prior:
+        return self.priors.get(name, PRIORS[name])
+
+    # ------------------------------------------------------------------ data
+    def encode(self, scores: Any) -> CapabilityData:
+        """Validate the scores (one row per model and benchmark) and encode them."""
+        df = as_frame(scores)
+        col = self.column
+        check_columns(df, [col(r) for r in COLUMNS], role="latent-capability scores")
+        score = check_support(df, col("score"), "unit_closed", meaning="benchmark score")
+        items = check_counts(df, col("items"), meaning="items scored per benchmark")
+        compute = check_positive(df, col("compute"), meaning="training compute")
+        floor = check_support(df, col("floor"), "unit_closed", meaning="the benchmark's floor")
+        if (floor >= 1).any():
+            raise DataError(f"column {col('floor')!r} (the benchmark's floor) must be below 1; "
+                            f"found row {int(np.argmax(floor >= 1))}: 1")
+        model = group_labels(df, col("model"))
+        family = group_labels(df, col("family"))
+        benchmark = group_labels(df, col("benchmark"))
+        pairs = pd.Series(list(zip(model, benchmark, strict=True)))
+        if pairs.duplicated().any():
+            i = int(np.argmax(pairs.duplicated().to_numpy()))
+            raise DataError(f"model {model.iloc[i]!r} has more than one score on benchmark "
+                            f"{benchmark.iloc[i]!r} (row {i}); keep one row per pair")
+        per_model = pd.DataFrame({"model": model, "family": family, "log_c": np.log(compute)})
+        for what in ("family", "log_c"):
+            varies = per_model.groupby("model")[what].nunique() > 1
+            if varies.any():
+                name = varies.index[varies.to_numpy()][0]
+                label = col("family") if what == "family" else col("compute")
+                raise DataError(f"model {name!r} has more than one value in column {label!r}; "
+                                "a model has one family and one training compute")
+        models = tuple(sorted(model.unique()))
+        benchmarks = tuple(dict.fromkeys(benchmark))     # in order of appearance
+        if len(benchmarks) <= self.dims:
+            raise DataError(f"{self.dims} capability dimensions need more than {self.dims} "
+                            f"benchmarks; the data have {list(benchmarks)}")
+        anchors = self.anchors or benchmarks[:self.dims - 1]
+        missing = [a for a in anchors if a not in benchmarks]
+        if missing:
+            raise DataError(f"anchors {missing} are not benchmarks in column "
+                            f"{col('benchmark')!r} ({list(benchmarks)})")
+        benchmarks = (*anchors, *(b for b in benchmarks if b not in anchors))
+        first = per_model.drop_duplicates("model").set_index("model").loc[list(models)]
+        families = tuple(sorted(first["family"].unique()))
+        log_c = first["log_c"].to_numpy(dtype=float)
+        return CapabilityData(
+            models=models, families=families, benchmarks=benchmarks,
+            model_family=pd.Categorical(first["family"], categories=families).codes.astype(
+                np.int64),
+            log_compute=log_c - log_c.mean(), log_ref=float(log_c.mean()),
+            row_model=pd.Categorical(model, categories=models).codes.astype(np.int64),
+            row_benchmark=pd.Categorical(benchmark, categories=benchmarks).codes.astype(
+                np.int64),
+            floor=floor, items=items, score=score)
+
+    def simulate(self, rows: Any, truth: Mapping[str, Any], *, seed: int | None = None
+                 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """Scores drawn from the model at known parameters, for the rows' models and
+        benchmarks (the score column may be absent): ``truth`` holds the families' lines
+        ``intercept_by_family``, ``slope_by_family`` (families x dims, in the order of
+        :meth:`encode`'s ``families``), ``sigma`` (dimension 1's; the others are 1),
+        ``loadings`` (benchmarks x dims, in the encoded order: anchors first), ``offset``,
+        ``headroom`` (with ``ceiling=True``) and the likelihood's parameters (per
+        benchmark). Returns the rows with the score and the capabilities drawn, (models,
+        dims), in the encoded order of models."""
+        import pymc as pm
+
+        rng = np.random.default_rng(seed)
+        df = as_frame(rows).copy()
+        df[self.column("score")] = 0.5          # a placeholder the encoding checks
+        data = self.encode(df)
+        t = {k: np.asarray(v, dtype=float) for k, v in truth.items()}
+        fam = data.model_family
+        capability = (t["intercept_by_family"][fam]
+                      + t["slope_by_family"][fam] * data.log_compute[:, None]
+                      + np.r_[t["sigma"].ravel()[:1], np.ones(self.dims - 1)]
+                      * rng.standard_normal((len(data.models), self.dims)))
+        b, m = data.row_benchmark, data.row_model
+        headroom = t.get("headroom", np.ones(len(data.benchmarks)))
+        log_p = log_score(data.floor, headroom[b], t["offset"][b], t["loadings"][b],
+                          capability[m])
+        aux = {k: t[k][b] for k in self.lik.aux}
+        draws = pm.draw(self.lik.dist(log_p, aux, {"trials": data.items}), random_seed=rng,
+                        mode="FAST_COMPILE")   # (a few arrays: no compilation)
+        df[self.column("score")] = np.asarray(draws) / data.items
+        return df, capability
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, scores: Any, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
+            seed: int | None = None, target_accept: float = 0.9) -> CapabilityFit:
+        """Draw from the posterior by NUTS (numpyro); sampling problems are reported in
+        ``diagnostics`` (:class:`bayescale.fit.Diagnostics`), never hidden."""
+        import warnings
+
+        from .fit import SamplingWarning, chain_method_for, check_sampling_args, diagnostics_of
+        from .numpyro_nuts import sample_numpyro
+
+        check_sampling_args(draws=draws, tune=tune, chains=chains,
+                            target_accept=target_accept, seed=seed)
+        data = self.encode(scores)
+        pm_model = build_capability_model(self, data)
+        start = time.perf_counter()
+        idata, _ = sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains, seed=seed,
+                                  target_accept=target_accept,
+                                  dense=population_names(pm_model),
+                                  chain_method=chain_method_for(chains, data.n_rows),
+                                  progressbar=False)
+        seconds = time.perf_counter() - start
+        diagnostics = diagnostics_of(idata, "numpyro", seconds, named=list(PRIORS))
+        if not diagnostics.ok:
+            for problem in diagnostics.problems():
+                warnings.warn(f"bayescale capabilities: {problem}", SamplingWarning,
+                              stacklevel=2)
+        return CapabilityFit(spec=self, data=data, idata=idata, diagnostics=diagnostics)
+
+
+#: variables with one value per model or family (a diagonal mass matrix); the benchmarks'
+#: and the population's parameters share a dense block: the scale of the capabilities moves
+#: all loadings together
+PER_GROUP = ("capability_z", "intercept_z", "slope_z")
+
+
+def population_names(pm_model: Any) -> list[str]:
+    """Value variables of the dense block (all but :data:`PER_GROUP`)."""
+    return [v.name for v in pm_model.value_vars if not v.name.startswith(PER_GROUP)]
+
+
+def loading_slots(n_benchmarks: int, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (benchmarks, dims) masks of the loadings that are free and of those that are
+    positive (anchor ``j``, the ``j``-th benchmark, on dimension ``j + 2``); the rest are 0:
+    anchor ``j`` on dimensions after ``j + 2``."""
+    free = np.ones((n_benchmarks, dims), dtype=bool)
+    positive = np.zeros_like(free)
+    for j in range(dims - 1):
+        free[j, j + 1:] = False
+        positive[j, j + 1] = True
+    return free, positive
+
+
+def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
+    """The PyMC model of the module docstring for ``data``."""
+    import pymc as pm
+
+    k, n_bench = spec.dims, len(data.benchmarks)
+    free, positive = loading_slots(n_bench, k)
+    coords = {"model": list(data.models), "family": list(data.families),
+              "benchmark": list(data.benchmarks), "capability": [f"s{i + 1}" for i in range(k)],
+              "free_loading": [f"{data.benchmarks[b]}:s{c + 1}" for b, c in zip(
+                  *np.nonzero(free), strict=True)],
+              "anchor": list(data.benchmarks[:k - 1]), "row": np.arange(data.n_rows)}
+    lik = spec.lik
+    with pm.Model(coords=coords) as model:
+        row_model = pm.Data("row_model", data.row_model, dims="row")
+        row_bench = pm.Data("row_benchmark", data.row_benchmark, dims="row")
+        floor = pm.Data("floor", data.floor, dims="row")
+        items = pm.Data("trials", data.items, dims="row")
+        log_c = pm.Data("log_compute", data.log_compute, dims="model")
+        fam = pm.Data("model_family", data.model_family, dims="model")
+
+        def prior(name: str, **kwargs: Any) -> Any:
+            return spec.prior(name).create(name, **kwargs)
+
+        tau_a = prior("tau_intercept", dims="capability")
+        tau_b = prior("tau_slope", dims="capability")
+        # zero-sum over the families: their mean intercept is 0 and mean slope beta exactly
+        # (PyMC sums to zero over the last axes)
+        u = pm.ZeroSumNormal("intercept_z", sigma=1.0, dims=("capability", "family")).T
+        v = pm.ZeroSumNormal("slope_z", sigma=1.0, dims=("capability", "family")).T
+        a = pm.Deterministic("intercept_by_family", tau_a * u, dims=("family", "capability"))
+        b = pm.Deterministic("slope_by_family", spec.mean_slope + tau_b * v,
+                             dims=("family", "capability"))
+        sigma = pt.concatenate([pt.atleast_1d(prior("sigma")), pt.ones(k - 1)])
+        line = a[fam] + b[fam] * log_c[:, None]
+        e = pm.Normal("capability_z", 0.0, 1.0, dims=("model", "capability"))
+        s = pm.Deterministic("capability_value", line + sigma * e, dims=("model", "capability"))
+        loading = pt.zeros((n_bench, k))
+        loading = pt.set_subtensor(loading[np.nonzero(free)],
+                                   prior("loading", dims="free_loading"))
+        if k > 1:
+            loading = pt.set_subtensor(loading[np.nonzero(positive)], pt.exp(
+                prior("log_anchor_loading", dims="anchor")))
+        loading = pm.Deterministic("loadings", loading, dims=("benchmark", "capability"))
+        offset = prior("offset", dims="benchmark")
+        headroom = (pm.Deterministic("headroom", pm.math.sigmoid(
+            prior("logit_headroom", dims="benchmark")), dims="benchmark") if spec.ceiling
+            else pt.ones(n_bench))
+        aux = {}
+        for name, par in lik.aux.items():   # one per benchmark (kappa)
+            raw = par.default_prior(DataScale(0.5, 0.5, 0.5)).create(
+                par.sampling_name(name), dims="benchmark")
+            aux[name] = pm.Deterministic(name, pt.exp(raw) if par.link == "log" else raw,
+                                         dims="benchmark")
+        log_p = log_score(floor, headroom[row_bench], offset[row_bench], loading[row_bench],
+                          s[row_model])
+        observed = pm.Data("observed", lik.observed(data.score, {"trials": data.items}),
+                           dims="row")
+        lik.observe(log_p, {n: v[row_bench] for n, v in aux.items()}, observed,
+                    {"trials": items}, dims="row")
+    return model
+
+
+@dataclass
+class CapabilityFit:
+    """A fitted latent-capability model: the draws (``idata``, an ArviZ DataTree),
+    :class:`~bayescale.fit.Diagnostics`, and the questions of the module docstring."""
+
+    spec: Capabilities
+    data: CapabilityData
+    idata: Any
+    diagnostics: Any
+
+    @property
+    def posterior(self) -> Any:
+        return self.idata["posterior"].dataset
+
+    def _flat(self, name: str) -> np.ndarray:
+        v = self.posterior[name]
+        return v.values.reshape(v.sizes["chain"] * v.sizes["draw"], *v.shape[2:])
+
+    def summary(self, var_names: Sequence[str] | None = None, ci_prob: float | None = None
+                ) -> pd.DataFrame:
+        """arviz-stats summary of the named variables (default: the benchmarks' loadings,
+        offsets, headrooms and precisions, and the families' spreads)."""
+        from arviz_stats import summary
+
+        if var_names is None:
+            var_names = [v for v in ("loadings", "offset", "headroom", *self.spec.lik.aux,
+                                     "sigma", "tau_intercept", "tau_slope")
+                         if v in self.posterior]
+        return summary(self.idata, var_names=list(var_names), ci_prob=ci_prob)
+
+    def predict(self, rows: Any, *, ci_prob: float | Sequence[float] | None = None,
+                seed: int | None = None, kind: Literal["summary", "draws"] = "summary"
+                ) -> pd.DataFrame | np.ndarray:
+        """Scores of ``rows`` (columns: benchmark, floor, and either a model of the fit, or
+        family and compute for a model not in it; items for a new observation).
+
+        A model of the fit uses its capability draws; a new model of a known family
+        ``s = a_f + b_f x + sigma e``; a model of a family not in the fit draws the family's
+        intercept and slope from the population (one draw per new family and posterior draw,
+        shared by its rows). Summary columns ``curve_*`` (the mean score ``p``) and ``obs_*``
+        (a new observation: successes / items, NaN without an items column); ``kind="draws"``
+        gives the ``p`` draws, (samples, rows)."""
+        probs = ci_probs(ci_prob)
+        df = as_frame(rows)
+        col = self.spec.column
+        rng = np.random.default_rng(seed)
+        check_columns(df, [col("benchmark"), col("floor")], role="rows to predict")
+        floor = check_support(df, col("floor"), "unit_closed", meaning="the benchmark's floor")
+        bench = group_labels(df, col("benchmark"))
+        unknown = sorted(set(bench) - set(self.data.benchmarks))
+        if unknown:
+            raise DataError(f"benchmarks {unknown} are not in the fit "
+                            f"({list(self.data.benchmarks)}); fit with some of their scores")
+        b = pd.Categorical(bench, categories=self.data.benchmarks).codes
+        s = self._capabilities(df, rng)                       # (samples, rows, K)
+        log_p = log_score(floor[None, :], self._headroom()[:, b],
+                          self._flat("offset")[:, b], self._flat("loadings")[:, b, :], s)
+        p = np.exp(log_p.eval(mode="FAST_COMPILE"))
+        if kind == "draws":
+            return p
+        out = df.copy()
+        for name, values in interval_columns(p, probs, "curve").items():
+            out[name] = values
+        obs = np.full(p.shape, np.nan)
+        if col("items") in df.columns:
+            import pymc as pm
+
+            n = check_counts(df, col("items"), meaning="items scored per benchmark")
+            aux = {k: self._flat(k)[:, b] for k in self.spec.lik.aux}
+            dist = self.spec.lik.dist(pt.as_tensor_variable(np.log(p)), aux, {"trials": n})
+            obs = pm.draw(dist, random_seed=rng, mode="FAST_COMPILE") / n
+        for name, values in interval_columns(obs, probs, "obs").items():
+            out[name] = values
+        return out
+
+    def _capabilities(self, df: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
+        """Capability draws (samples, rows, K) of the rows' models (module docstring)."""
+        col = self.spec.column
+        samples = self._flat("sigma").shape[0]
+        k = self.spec.dims
+        known = self._flat("capability_value")               # (samples, models, K)
+        out = np.empty((samples, len(df), k))
+        model = (group_labels(df, col("model")) if col("model") in df.columns
+                 else pd.Series([None] * len(df)))
+        in_fit = model.isin(self.data.models).to_numpy()
+        if in_fit.any():
+            codes = pd.Categorical(model[in_fit], categories=self.data.models).codes
+            out[:, in_fit] = known[:, codes]
+        if (~in_fit).any():
+            new = df.loc[~in_fit]
+            check_columns(new, [col("family"), col("compute")],
+                          role="rows of models not in the fit")
+            x = np.log(check_positive(new, col("compute"), meaning="training compute")) \
+                - self.data.log_ref
+            family = group_labels(new, col("family"))
+            a, b = self._flat("intercept_by_family"), self._flat("slope_by_family")
+            lines = {}
+            for f in family.unique():
+                if f in self.data.families:
+                    i = self.data.families.index(f)
+                    lines[f] = (a[:, i], b[:, i])
+                else:   # a new family: its own draw from the population
+                    lines[f] = (self._flat("tau_intercept") * rng.standard_normal((samples, k)),
+                                self.spec.mean_slope + self._flat("tau_slope")
+                                * rng.standard_normal((samples, k)))
+            sigma = self._sigma()
+            rows = np.flatnonzero(~in_fit)
+            for j, (f, xj) in enumerate(zip(family, x, strict=True)):
+                a_f, b_f = lines[f]
+                out[:, rows[j]] = a_f + b_f * xj + sigma * rng.standard_normal((samples, k))
+        return out
+
+    def _headroom(self) -> np.ndarray:
+        """(samples or 1, benchmarks): the estimated headrooms, or 1s."""
+        if self.spec.ceiling:
+            return self._flat("headroom")
+        return np.ones((1, len(self.data.benchmarks)))
+
+    def _sigma(self) -> np.ndarray:
+        """(samples, dims): the estimated sigma_1, then 1s (module docstring)."""
+        first = self._flat("sigma").reshape(-1, 1)
+        return np.concatenate([first, np.ones((len(first), self.spec.dims - 1))], axis=1)
+
+    def family_efficiency(self, dim: int = 0, ci_prob: float | None = None) -> pd.DataFrame:
+        """Each family's capability at the reference compute (``a_f``, dimension ``dim``)
+        and slope per e-fold (``b_f``), with ``P(best)``: the share of draws in which the
+        family has the highest capability at the reference compute."""
+        (prob,) = ci_probs(ci_prob)
+        a = self._flat("intercept_by_family")[:, :, dim]
+        b = self._flat("slope_by_family")[:, :, dim]
+        best = np.bincount(a.argmax(axis=1), minlength=a.shape[1]) / a.shape[0]
+        out = pd.DataFrame({"family": self.data.families})
+        for name, draws in (("intercept", a), ("slope", b)):
+            for key, values in interval_columns(draws, [prob], name).items():
+                out[key] = values
+        out["prob_best"] = best
+        return out.sort_values("intercept_median", ascending=False, ignore_index=True)
