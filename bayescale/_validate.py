@@ -119,7 +119,7 @@ def check_order(df: pd.DataFrame, lower: str, upper: str, *, meaning: str = "") 
 
 
 def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "",
-               open_hint: str = " (exact 0 or 1 needs a binomial likelihood)") -> np.ndarray:
+               open_hint: str = "") -> np.ndarray:
     """The column as float within [0, 1] (``closed``) or (0, 1) (``open_hint`` says what to
     do about an exact 0 or 1)."""
     values = check_finite(df, column, meaning=meaning)

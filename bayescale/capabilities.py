@@ -160,6 +160,11 @@ class Capabilities:
         """``beta``: the families' mean slope per dimension (1, then 0s)."""
         return np.eye(self.dims)[0]
 
+    def spreads(self, sigma_1: Any) -> Any:
+        """``sigma`` per dimension, the last axis: ``sigma_1``, then 1s (numbers, arrays of
+        shape (..., 1) or tensors)."""
+        return sigma_1 * self.mean_slope + (1 - self.mean_slope)
+
     @property
     def lik(self) -> Likelihood:
         return get_likelihood(self.likelihood)
@@ -243,7 +248,7 @@ class Capabilities:
         fam = data.model_family
         capability = (t["intercept_by_family"][fam]
                       + t["slope_by_family"][fam] * data.log_compute[:, None]
-                      + np.r_[t["sigma"].ravel()[:1], np.ones(self.dims - 1)]
+                      + self.spreads(t["sigma"].ravel()[0])
                       * rng.standard_normal((len(data.models), self.dims)))
         b, m = data.row_benchmark, data.row_model
         headroom = t.get("headroom", np.ones(len(data.benchmarks)))
@@ -260,9 +265,7 @@ class Capabilities:
             seed: int | None = None, target_accept: float = 0.9) -> CapabilityFit:
         """Draw from the posterior by NUTS (numpyro); sampling problems are reported in
         ``diagnostics`` (:class:`bayescale.fit.Diagnostics`), never hidden."""
-        import warnings
-
-        from .fit import SamplingWarning, chain_method_for, check_sampling_args, diagnostics_of
+        from .fit import chain_method_for, check_sampling_args, diagnostics_of
         from .numpyro_nuts import sample_numpyro
 
         check_sampling_args(draws=draws, tune=tune, chains=chains,
@@ -277,10 +280,7 @@ class Capabilities:
                                   progressbar=False)
         seconds = time.perf_counter() - start
         diagnostics = diagnostics_of(idata, "numpyro", seconds, named=list(PRIORS))
-        if not diagnostics.ok:
-            for problem in diagnostics.problems():
-                warnings.warn(f"bayescale capabilities: {problem}", SamplingWarning,
-                              stacklevel=2)
+        diagnostics.warn("bayescale capabilities")
         return CapabilityFit(spec=self, data=data, idata=idata, diagnostics=diagnostics)
 
 
@@ -339,7 +339,7 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
         a = pm.Deterministic("intercept_by_family", tau_a * u, dims=("family", "capability"))
         b = pm.Deterministic("slope_by_family", spec.mean_slope + tau_b * v,
                              dims=("family", "capability"))
-        sigma = pt.concatenate([pt.atleast_1d(prior("sigma")), pt.ones(k - 1)])
+        sigma = spec.spreads(prior("sigma"))
         line = a[fam] + b[fam] * log_c[:, None]
         e = pm.Normal("capability_z", 0.0, 1.0, dims=("model", "capability"))
         s = pm.Deterministic("capability_value", line + sigma * e, dims=("model", "capability"))
@@ -474,7 +474,7 @@ class CapabilityFit:
                     lines[f] = (self._flat("tau_intercept") * rng.standard_normal((samples, k)),
                                 self.spec.mean_slope + self._flat("tau_slope")
                                 * rng.standard_normal((samples, k)))
-            sigma = self._sigma()
+            sigma = self.spec.spreads(self._flat("sigma").reshape(-1, 1))
             rows = np.flatnonzero(~in_fit)
             for j, (f, xj) in enumerate(zip(family, x, strict=True)):
                 a_f, b_f = lines[f]
@@ -486,11 +486,6 @@ class CapabilityFit:
         if self.spec.ceiling:
             return self._flat("headroom")
         return np.ones((1, len(self.data.benchmarks)))
-
-    def _sigma(self) -> np.ndarray:
-        """(samples, dims): the estimated sigma_1, then 1s (module docstring)."""
-        first = self._flat("sigma").reshape(-1, 1)
-        return np.concatenate([first, np.ones((len(first), self.spec.dims - 1))], axis=1)
 
     def family_efficiency(self, dim: int = 0, ci_prob: float | None = None) -> pd.DataFrame:
         """Each family's capability at the reference compute (``a_f``, dimension ``dim``)

@@ -124,6 +124,12 @@ class Diagnostics:
     def ok(self) -> bool:
         return not self.problems()
 
+    def warn(self, source: str, stacklevel: int = 3) -> None:
+        """Each problem as a :class:`SamplingWarning` ``"{source}: {problem}"``, pointing
+        at the caller of the function that calls this (``stacklevel``)."""
+        for problem in self.problems():
+            warnings.warn(f"{source}: {problem}", SamplingWarning, stacklevel=stacklevel)
+
     def record(self) -> dict[str, Any]:
         """The headline numbers as plain values (for tables and for results a worker sends
         back): divergences, max R-hat, min bulk ESS, refits, sampler and the problems."""
@@ -431,9 +437,8 @@ def fit(model: Model, data: pd.DataFrame, *, draws: int = 1000, tune: int = 1000
                  scale=design.scale, diagnostics=diagnostics)
     result.idata.attrs[ATTR] = result._attrs_json()
     result.warm_start = None if kept_end is None else warm_start_of(kept_end)
-    if warn and not result.diagnostics.ok:
-        for problem in result.diagnostics.problems():
-            warnings.warn(f"bayescale fit: {problem}", SamplingWarning, stacklevel=2)
+    if warn:
+        result.diagnostics.warn("bayescale fit")
     return result
 
 
