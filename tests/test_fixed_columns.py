@@ -75,7 +75,9 @@ def test_the_curve_above_chance_is_recovered(column_fit, record_property):
     """Headroom, slope and x50 of the shared curve against the truth, within TRUTH_Z
     posterior sds (conftest: the bound set from 760+ measured checks). Seed offsets 1-10:
     0 failures, largest |z| 1.70 (benchmarks/results/test_seeds_fixed_columns.md)."""
-    assert column_fit.diagnostics.divergences == 0
+    # a few divergences may come with another CPU's trajectory (test_law_library's bound);
+    # measured: 0 at every seed offset 1-10
+    assert column_fit.diagnostics.divergences <= 5, column_fit.diagnostics.problems()
     for name, truth in TRUE.items():
         z = truth_z(column_fit.posterior[name].values, truth)
         record_property(f"z_{name}", z)
