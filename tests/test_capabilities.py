@@ -64,8 +64,9 @@ def test_a_score_rises_from_its_floor_to_one():
 def test_loadings_and_family_slopes_are_recovered(simulated, record_property):
     """12 families x 4 models x 6 benchmarks simulated from the model (Beta-Binomial, 1,000
     items): every free loading and every family's efficiency slope within TRUTH_Z posterior
-    sds of the truth, at most 5 divergences in 2,000 draws. Seed offsets 1-10: 0 failures, largest |z| 2.93
-    (loadings) and 3.31 (slopes) (benchmarks/results/test_seeds_capabilities.md)."""
+    sds of the truth, at most 5 divergences in 2,000 draws. Seed offsets 1-10: 0 failures,
+    largest |z| 2.93 (loadings) and 3.31 (slopes)
+    (benchmarks/results/test_seeds_capabilities.md)."""
     spec, true, _, fit = simulated
     # a few divergences may come with another CPU's trajectory (test_law_library's bound);
     # measured: 0 at every seed offset 1-10
