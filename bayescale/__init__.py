@@ -43,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "Model": ".model",
     **dict.fromkeys(("CHINCHILLA_COMPUTE", "compute_optimal"), ".allocation"),
     **dict.fromkeys(("UnknownGroupError", "predict"), ".predict"),
+    "PCAScaling": ".observational",
     "Prior": ".priors",
     "sensitivity": ".sensitivity",
     **dict.fromkeys(("Stack", "stack"), ".stacking"),
@@ -55,7 +56,8 @@ __all__ = [  # a literal, for static tools; tests check it equals _EXPORTS's key
     "configure", "Crossover", "crossover", "DataError", "datasets", "DataWarning", "Diagnostics",
     "ExtrapolationPrior", "Fit", "fit", "fit_many", "get_law", "inverse_predict",
     "InversePrediction",
-    "Law", "law_from_function", "Likelihood", "load", "Model", "Param", "plots", "predict",
+    "Law", "law_from_function", "Likelihood", "load", "Model", "Param", "PCAScaling", "plots",
+    "predict",
     "Prior", "prob_better", "record_prior", "register_law", "register_likelihood", "report",
     "SamplingWarning", "sensitivity", "simulate", "Stack", "stack", "UnknownGroupError",
     "unregister_law", "unregister_likelihood",
@@ -120,6 +122,7 @@ if TYPE_CHECKING:  # what static checkers and IDEs see
     )
     from .loading import load
     from .model import Model
+    from .observational import PCAScaling
     from .predict import UnknownGroupError, predict
     from .priors import Prior
     from .sensitivity import sensitivity

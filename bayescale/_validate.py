@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -118,15 +119,17 @@ def check_order(df: pd.DataFrame, lower: str, upper: str, *, meaning: str = "") 
                         f"found {shown}{more}")
 
 
-def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = "",
-               open_hint: str = "") -> np.ndarray:
-    """The column as float within [0, 1] (``closed``) or (0, 1) (``open_hint`` says what to
-    do about an exact 0 or 1)."""
+def check_unit(df: pd.DataFrame, column: str, *, closed: bool | Literal["low"],
+               meaning: str = "", open_hint: str = "") -> np.ndarray:
+    """The column as float within [0, 1] (``closed``), [0, 1) (``closed="low"``) or (0, 1)
+    (``open_hint`` says what to do about an exact 0 or 1)."""
     values = check_finite(df, column, meaning=meaning)
     label = f"column {column!r}" + (f" ({meaning})" if meaning else "")
-    bad = (values < 0) | (values > 1) if closed else (values <= 0) | (values >= 1)
+    low_bad = values < 0 if closed else values <= 0
+    high_bad = values > 1 if closed is True else values >= 1
+    bad = low_bad | high_bad
     if bad.any():
-        interval = "[0, 1]" if closed else f"(0, 1){open_hint}"
+        interval = {True: "[0, 1]", "low": "[0, 1)"}.get(closed, f"(0, 1){open_hint}")
         raise DataError(f"{label} must lie in {interval}; found {_rows(bad, df[column])}")
     return values
 
@@ -134,14 +137,16 @@ def check_unit(df: pd.DataFrame, column: str, *, closed: bool, meaning: str = ""
 def check_support(df: pd.DataFrame, column: str, support: str, *, meaning: str = "",
                   open_hint: str = "") -> np.ndarray:
     """The column as float within ``support``: ``"positive"`` (> 0), ``"real"`` (finite),
-    ``"unit"`` or ``"unit_open"`` ((0, 1)) or ``"unit_closed"`` ([0, 1])."""
+    ``"unit"`` or ``"unit_open"`` ((0, 1)), ``"unit_closed"`` ([0, 1]) or ``"unit_low"``
+    ([0, 1))."""
     if support == "positive":
         return check_positive(df, column, meaning=meaning)
     if support == "real":
         return check_finite(df, column, meaning=meaning)
-    if support not in ("unit", "unit_open", "unit_closed"):
+    closed = {"unit": False, "unit_open": False, "unit_closed": True, "unit_low": "low"}
+    if support not in closed:
         raise ValueError(f"unknown support {support!r}")
-    return check_unit(df, column, closed=support == "unit_closed", meaning=meaning,
+    return check_unit(df, column, closed=closed[support], meaning=meaning,
                       open_hint=open_hint)
 
 

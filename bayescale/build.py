@@ -120,7 +120,7 @@ def fixed_constants(model: Model, df: pd.DataFrame) -> dict[str, np.ndarray]:
     for name, column in model.fixed_columns.items():
         par = model.params[name]
         check_columns(df, [column], role=f"values of fixed parameter {name!r}")
-        out[name] = check_support(df, column, par.support,
+        out[name] = check_support(df, column, par.fixed_support or par.support,
                                   meaning=f"values of fixed parameter {name!r}")
     return out
 

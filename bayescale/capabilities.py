@@ -9,10 +9,14 @@ Model ``m`` of family ``f = f(m)``, trained with compute ``C_m``, has a capabili
 (family intercept ``a`` and efficiency slope ``b``, partially pooled across families;
 ``log C_ref`` the models' mean log compute). Benchmark ``b`` maps capabilities to accuracy
 
-    eta_mb = c_b + sum_k lambda_bk s_mk
+    eta_mb = c_b + d_fb + sum_k lambda_bk s_mk
     p_mb = g_mb + (1 - g_mb) h_b sigmoid(eta_mb)
 
-with ``g`` its known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b``
+with ``d_fb`` the family's own offset on the benchmark (``family_offsets=True``:
+``d_fb = tau_d_b w_fb``, zero-sum over families, partially pooled per benchmark: a code
+family scores above what its capability says on HumanEval, below on commonsense tasks; as in
+the crossed family x benchmark model and the family random effect of Cai, Maia Polo et al.
+2025), ``g`` its known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b``
 the share of the way from the floor to 1 it can reach (its ceiling; 1 unless
 ``ceiling=True``: below 1 it trades against ``c_b`` wherever the scores do not saturate,
 which shows up as divergent transitions on the obsscaling table); the score is observed
@@ -42,10 +46,19 @@ slowly, min bulk ESS 242 and R-hat 1.011 from 4 x 1,000 draws (the scale of ``s`
 with every loading), non-centred 1,112 and 1.007. :func:`log_score` is the model's one
 definition of a score's mean: the PyMC model (:func:`build_capability_model`), predictions
 and simulations all evaluate it.
+
+A :class:`CapabilityFit` answers the questions: ``predict`` (a model of the fit, a new model
+of a known family, a model of a family never seen, or a benchmark a model has not run when
+the fit has that benchmark's scores for other models), ``family_efficiency`` (P(best)),
+``loo`` (PSIS-LOO, to compare dimensions), ``save`` / ``load`` (netCDF or zarr).
+:mod:`bayescale.observational` holds Ruan et al.'s PCA baseline and
+:mod:`bayescale.capability_backtest` the leave-one-family-out and held-out-benchmark
+backtests.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +67,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
+import xarray as xr
 
 from ._validate import (
     DataError,
@@ -72,6 +86,9 @@ from .priors import DataScale, Prior
 __all__ = ["Capabilities", "CapabilityData", "CapabilityFit", "log_score",
            "build_capability_model", "COLUMNS"]
 
+#: the ``kind`` a saved :class:`CapabilityFit` declares in its metadata
+KIND = "capabilities"
+
 #: the data's columns, by role (``Capabilities(columns=...)`` maps them to yours)
 COLUMNS = {"model": "model", "family": "family", "benchmark": "benchmark",
            "score": "accuracy", "compute": "C", "items": "trials", "floor": "chance"}
@@ -85,6 +102,7 @@ PRIORS = {
     "loading": Prior("Normal", mu=0.0, sigma=1.0),     # logit per unit of capability
     "log_anchor_loading": Prior("Normal", mu=0.0, sigma=1.0),
     "offset": Prior("Normal", mu=0.0, sigma=2.5),
+    "tau_family_offset": Prior("HalfNormal", sigma=1.0),  # logit; per benchmark
     "logit_headroom": Prior("Normal", mu=2.5, sigma=1.5),  # ceilings near 1 (median 0.92)
 }
 
@@ -123,7 +141,8 @@ class Capabilities:
     """The latent-capability model (module docstring): ``dims`` capability dimensions, the
     ones after the first tied to ``anchors`` (benchmark names, default the first ``dims - 1``
     in the data); ``ceiling``: estimate each benchmark's headroom ``h_b`` (default: 1, scores
-    rise towards 100%; a ceiling below is only identified where the data saturate); a
+    rise towards 100%; a ceiling below is only identified where the data saturate);
+    ``family_offsets``: each family's own offset per benchmark ``d_fb``; a
     ``likelihood`` on item counts (``"beta_binomial"`` or ``"binomial"``), ``columns``
     mapping the roles of :data:`COLUMNS` to your column names, ``priors`` replacing those
     of :data:`PRIORS` by name."""
@@ -131,6 +150,7 @@ class Capabilities:
     dims: int = 1
     anchors: tuple[str, ...] | None = None
     ceiling: bool = False
+    family_offsets: bool = False
     likelihood: str = "beta_binomial"
     columns: Mapping[str, str] = field(default_factory=dict)
     priors: Mapping[str, Prior] = field(default_factory=dict)
@@ -235,6 +255,7 @@ class Capabilities:
         ``intercept_by_family``, ``slope_by_family`` (families x dims, in the order of
         :meth:`encode`'s ``families``), ``sigma`` (dimension 1's; the others are 1),
         ``loadings`` (benchmarks x dims, in the encoded order: anchors first), ``offset``,
+        ``family_offset`` (families x benchmarks; with ``family_offsets=True``),
         ``headroom`` (with ``ceiling=True``) and the likelihood's parameters (per
         benchmark). Returns the rows with the score and the capabilities drawn, (models,
         dims), in the encoded order of models."""
@@ -252,8 +273,10 @@ class Capabilities:
                       * rng.standard_normal((len(data.models), self.dims)))
         b, m = data.row_benchmark, data.row_model
         headroom = t.get("headroom", np.ones(len(data.benchmarks)))
-        log_p = log_score(data.floor, headroom[b], t["offset"][b], t["loadings"][b],
-                          capability[m])
+        family_offset = t.get("family_offset", np.zeros((len(data.families), len(
+            data.benchmarks))))
+        log_p = log_score(data.floor, headroom[b], t["offset"][b] + family_offset[fam[m], b],
+                          t["loadings"][b], capability[m])
         aux = {k: t[k][b] for k in self.lik.aux}
         draws = pm.draw(self.lik.dist(log_p, aux, {"trials": data.items}), random_seed=rng,
                         mode="FAST_COMPILE")   # (a few arrays: no compilation)
@@ -262,24 +285,43 @@ class Capabilities:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, scores: Any, *, draws: int = 1000, tune: int = 1000, chains: int = 4,
-            seed: int | None = None, target_accept: float = 0.9) -> CapabilityFit:
+            seed: int | None = None, target_accept: float = 0.9, refits: int = 1
+            ) -> CapabilityFit:
         """Draw from the posterior by NUTS (numpyro); sampling problems are reported in
-        ``diagnostics`` (:class:`bayescale.fit.Diagnostics`), never hidden."""
-        from .fit import chain_method_for, check_sampling_args, diagnostics_of
+        ``diagnostics`` (:class:`bayescale.fit.Diagnostics`), never hidden. After divergent
+        transitions or R-hat > 1.01 the model is sampled again (at most ``refits`` times)
+        with twice the warm-up and the target acceptance raised halfway to 1 (0.9 -> 0.95:
+        smaller steps through the families' slope spread, where the divergences of the
+        14-benchmark obsscaling table sat); ``diagnostics.history`` says what each
+        discarded run showed."""
+        from .fit import RHAT_MAX, chain_method_for, check_sampling_args, diagnostics_of
         from .numpyro_nuts import sample_numpyro
 
         check_sampling_args(draws=draws, tune=tune, chains=chains,
                             target_accept=target_accept, seed=seed)
+        if isinstance(refits, bool) or not isinstance(refits, int) or refits < 0:
+            raise ValueError(f"refits must be a whole number >= 0, got {refits!r}")
         data = self.encode(scores)
         pm_model = build_capability_model(self, data)
-        start = time.perf_counter()
-        idata, _ = sample_numpyro(pm_model, draws=draws, tune=tune, chains=chains, seed=seed,
-                                  target_accept=target_accept,
-                                  dense=population_names(pm_model),
-                                  chain_method=chain_method_for(chains, data.n_rows),
-                                  progressbar=False)
-        seconds = time.perf_counter() - start
-        diagnostics = diagnostics_of(idata, "numpyro", seconds, named=list(PRIORS))
+        history: list[str] = []
+        start = time.perf_counter()      # sampling_seconds: every attempt's
+        for attempt in range(refits + 1):
+            idata, _ = sample_numpyro(
+                pm_model, draws=draws, tune=tune, chains=chains,
+                seed=None if seed is None else seed + attempt, target_accept=target_accept,
+                dense=population_names(pm_model),
+                chain_method=chain_method_for(chains, data.n_rows), progressbar=False)
+            diagnostics = dataclasses.replace(
+                diagnostics_of(idata, "numpyro", time.perf_counter() - start,
+                               named=list(PRIORS)),
+                target_accept=target_accept, refits=attempt, history=tuple(history))
+            problems = diagnostics.divergences > 0 or not diagnostics.max_rhat <= RHAT_MAX
+            if not problems or attempt == refits:
+                break
+            history.append(f"attempt {attempt + 1}: target_accept {target_accept:g}, {tune} "
+                           f"warm-up + {draws} draws per chain: {diagnostics.divergences} "
+                           f"divergences, max R-hat {diagnostics.max_rhat:.3f}")
+            target_accept, tune = (1 + target_accept) / 2, 2 * tune
         diagnostics.warn("bayescale capabilities")
         return CapabilityFit(spec=self, data=data, idata=idata, diagnostics=diagnostics)
 
@@ -287,7 +329,7 @@ class Capabilities:
 #: variables with one value per model or family (a diagonal mass matrix); the benchmarks'
 #: and the population's parameters share a dense block: the scale of the capabilities moves
 #: all loadings together
-PER_GROUP = ("capability_z", "intercept_z", "slope_z")
+PER_GROUP = ("capability_z", "intercept_z", "slope_z", "family_offset_z")
 
 
 def population_names(pm_model: Any) -> list[str]:
@@ -351,6 +393,12 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
                 prior("log_anchor_loading", dims="anchor")))
         loading = pm.Deterministic("loadings", loading, dims=("benchmark", "capability"))
         offset = prior("offset", dims="benchmark")
+        row_offset = offset[row_bench]
+        if spec.family_offsets:
+            w = pm.ZeroSumNormal("family_offset_z", sigma=1.0, dims=("benchmark", "family"))
+            d = pm.Deterministic("family_offset", (prior("tau_family_offset", dims="benchmark")
+                                                   [:, None] * w).T, dims=("family", "benchmark"))
+            row_offset = row_offset + d[fam[row_model], row_bench]
         headroom = (pm.Deterministic("headroom", pm.math.sigmoid(
             prior("logit_headroom", dims="benchmark")), dims="benchmark") if spec.ceiling
             else pt.ones(n_bench))
@@ -360,7 +408,7 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
                 par.sampling_name(name), dims="benchmark")
             aux[name] = pm.Deterministic(name, pt.exp(raw) if par.link == "log" else raw,
                                          dims="benchmark")
-        log_p = log_score(floor, headroom[row_bench], offset[row_bench], loading[row_bench],
+        log_p = log_score(floor, headroom[row_bench], row_offset, loading[row_bench],
                           s[row_model])
         observed = pm.Data("observed", lik.observed(data.score, {"trials": data.items}),
                            dims="row")
@@ -382,6 +430,78 @@ class CapabilityFit:
     @property
     def posterior(self) -> Any:
         return self.idata["posterior"].dataset
+
+    # ------------------------------------------------------------------ model criticism
+    def log_likelihood(self) -> Any:
+        """Pointwise log-likelihood of every score under every draw, dims (chain, draw,
+        row), computed once and kept in ``idata``."""
+        import pymc as pm
+
+        if "log_likelihood" not in self.idata.children:
+            pm_model = build_capability_model(self.spec, self.data)
+            ll = pm.compute_log_likelihood(self.idata, model=pm_model,
+                                           extend_inferencedata=False, progressbar=False)
+            self.idata["log_likelihood"] = xr.DataTree(
+                ll if isinstance(ll, xr.Dataset) else ll["log_likelihood"].to_dataset())
+        return self.idata["log_likelihood"].to_dataset()
+
+    def loo(self) -> Any:
+        """PSIS-LOO (arviz-stats) of the scores: ``elpd`` of a left-out (model, benchmark)
+        score; compare fits with different ``dims`` on the same scores by it
+        (``arviz_stats.compare({k: fit.idata})``), reading each fit's diagnostics first."""
+        from arviz_stats import loo
+
+        self.log_likelihood()
+        return loo(self.idata, pointwise=True, var_name=self.spec.lik.observed_name)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Any, *, overwrite: bool = False) -> Any:
+        """Save as netCDF (``.nc``) or zarr (``.zarr``), atomically, never pickle: the draws,
+        and in the root's ``bayescale`` attribute the model's specification, the encoded
+        data and the diagnostics (:meth:`load` reads it back; only a file bayescale saved is
+        ever replaced, see :mod:`bayescale.io`)."""
+        import json
+        from dataclasses import asdict
+
+        from .io import ATTR, write_tree
+
+        data = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                for k, v in asdict(self.data).items()}
+        meta = {"kind": KIND, "spec": {
+            "dims": self.spec.dims, "anchors": self.spec.anchors, "ceiling": self.spec.ceiling,
+            "family_offsets": self.spec.family_offsets,
+            "likelihood": self.spec.likelihood, "columns": dict(self.spec.columns),
+            "priors": {k: v.to_dict() for k, v in self.spec.priors.items()}},
+            "data": data, "diagnostics": asdict(self.diagnostics)}
+        tree = self.idata.copy()
+        tree.attrs = {**tree.attrs, ATTR: json.dumps(meta, default=float)}
+        return write_tree(tree, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Any) -> CapabilityFit:
+        """A fit saved by :meth:`save`; draws, predictions and diagnostics identical."""
+        from .fit import Diagnostics
+        from .io import FitFileError, read_tree
+
+        tree, meta = read_tree(path)
+        if meta.get("kind") != KIND:
+            raise FitFileError(f"{path} is not a latent-capability fit; load a scaling-law "
+                               "fit with bayescale.load")
+        spec = meta["spec"]
+        spec = Capabilities(
+            dims=spec["dims"], anchors=None if spec["anchors"] is None else tuple(
+                spec["anchors"]), ceiling=spec["ceiling"],
+            family_offsets=spec.get("family_offsets", False), likelihood=spec["likelihood"],
+            columns=spec["columns"],
+            priors={k: Prior.from_dict(v) for k, v in spec["priors"].items()})
+        d = meta["data"]
+        data = CapabilityData(**{k: tuple(v) if k in ("models", "families", "benchmarks")
+                                 else (np.asarray(v) if isinstance(v, list) else v)
+                                 for k, v in d.items()})
+        diag = meta["diagnostics"]
+        diagnostics = Diagnostics(**{k: tuple(v) if isinstance(v, list) else v
+                                     for k, v in diag.items()})
+        return cls(spec=spec, data=data, idata=tree, diagnostics=diagnostics)
 
     def _flat(self, name: str) -> np.ndarray:
         v = self.posterior[name]
@@ -424,8 +544,9 @@ class CapabilityFit:
                             f"({list(self.data.benchmarks)}); fit with some of their scores")
         b = pd.Categorical(bench, categories=self.data.benchmarks).codes
         s = self._capabilities(df, rng)                       # (samples, rows, K)
-        log_p = log_score(floor[None, :], self._headroom()[:, b],
-                          self._flat("offset")[:, b], self._flat("loadings")[:, b, :], s)
+        offset = self._flat("offset")[:, b] + self._family_offsets(df, b, rng)
+        log_p = log_score(floor[None, :], self._headroom()[:, b], offset,
+                          self._flat("loadings")[:, b, :], s)
         p = np.exp(log_p.eval(mode="FAST_COMPILE"))
         if kind == "draws":
             return p
@@ -479,6 +600,40 @@ class CapabilityFit:
             for j, (f, xj) in enumerate(zip(family, x, strict=True)):
                 a_f, b_f = lines[f]
                 out[:, rows[j]] = a_f + b_f * xj + sigma * rng.standard_normal((samples, k))
+        return out
+
+    def _row_families(self, df: pd.DataFrame) -> pd.Series:
+        """Each row's family: its model's in the fit, else the row's ``family`` column."""
+        col = self.spec.column
+        model = (group_labels(df, col("model")) if col("model") in df.columns
+                 else pd.Series([None] * len(df)))
+        known = dict(zip(self.data.models, np.asarray(self.data.families)[
+            self.data.model_family], strict=True))
+        in_fit = model.isin(self.data.models).to_numpy()
+        out = pd.Series([known.get(m) for m in model], dtype=object)
+        if (~in_fit).any():
+            check_columns(df.loc[~in_fit], [col("family")], role="rows of models not in the fit")
+            out[~in_fit] = group_labels(df.loc[~in_fit], col("family")).to_numpy()
+        return out
+
+    def _family_offsets(self, df: pd.DataFrame, bench: np.ndarray,
+                        rng: np.random.Generator) -> np.ndarray:
+        """``d_fb`` draws (samples, rows), 0 without ``family_offsets``; a family not in the
+        fit draws its own from the population (one per family, benchmark and draw)."""
+        samples = self._flat("sigma").shape[0]
+        if not self.spec.family_offsets:
+            return np.zeros((1, len(df)))
+        d = self._flat("family_offset")                      # (samples, families, benchmarks)
+        tau = self._flat("tau_family_offset")                # (samples, benchmarks)
+        family = self._row_families(df)
+        out = np.empty((samples, len(df)))
+        for f in family.unique():
+            rows = np.flatnonzero((family == f).to_numpy())
+            if f in self.data.families:
+                by_bench = d[:, self.data.families.index(f), :]
+            else:
+                by_bench = tau * rng.standard_normal(tau.shape)
+            out[:, rows] = by_bench[:, bench[rows]]
         return out
 
     def _headroom(self) -> np.ndarray:

@@ -255,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("replicate", help="refit a published scaling law and compare")
-    p.add_argument("name", help="chinchilla, datablations or obsscaling")
+    p.add_argument("name", help="chinchilla, datablations, obsscaling or "
+                                 "obsscaling-capabilities")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     _sampler_args(p)
     p.set_defaults(func=cmd_replicate)

@@ -47,12 +47,15 @@ class Param:
     reference: ``(input, exponent)`` for a coefficient sampled at the data's reference input,
         natural ``log p = log p_ref + exponent * log x0``; ``exponent`` names another parameter
         or is a number.
+    fixed_support: where a known constant (``Model(fixed=...)``) may lie, when wider than
+        ``support``: ``"unit_low"`` ([0, 1)) for a floor that is 0 on open-ended tasks.
     """
 
     support: Support
     prior: PriorSpec
     description: str = ""
     reference: tuple[str, str | float] | None = None
+    fixed_support: str | None = None
 
     @property
     def link(self) -> str:
@@ -394,7 +397,8 @@ def sigmoid_accuracy(x: str = "C", scale: str = "log") -> Law:
         source="Ruan et al. 2024, arXiv:2405.10938; Gadre et al. 2024, arXiv:2403.08540",
         params={
             "floor": Param("unit", Prior("Normal", mu=-1.5, sigma=1.5),
-                           "chance-level accuracy (fix it for multiple choice)"),
+                           "chance-level accuracy (fix it for multiple choice)",
+                           fixed_support="unit_low"),
             "headroom": Param("unit", Prior("Normal", mu=1.0, sigma=1.5),
                               "share of (1 - floor) reachable at scale"),
             "slope": Param("real", Prior("Normal", mu=0.0, sigma=2.0),

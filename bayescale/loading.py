@@ -61,6 +61,9 @@ def load(path: str | Path, *, law: Law | None = None, max_bytes: int = MAX_LOAD_
     are checked against the stored ones (:class:`~bayescale.io.FitFileError` otherwise).
     """
     tree, meta = read_tree(path, max_bytes=max_bytes)
+    if meta.get("kind") == "capabilities":
+        raise FitFileError(f"{path} is a latent-capability fit; load it with "
+                           "bayescale.CapabilityFit.load")
     missing = [k for k in _META_KEYS if k not in meta]
     if missing:
         raise FitFileError(f"{path}: the fit's metadata lacks {missing} (not written by "

@@ -196,8 +196,11 @@ class Model:
             if isinstance(value, str):
                 self._check_fixed_column(name, value)
                 continue
-            support = self.params[name].support if name in self.params else "positive"
-            if support == "positive" and value <= 0 or support == "unit" and not 0 < value < 1:
+            par = self.params.get(name)
+            support = (par.fixed_support or par.support) if par is not None else "positive"
+            inside = {"positive": value > 0, "unit": 0 < value < 1,
+                      "unit_low": 0 <= value < 1}.get(support, True)
+            if not inside:
                 raise ValueError(f"fixed[{name!r}] = {value} is outside its support ({support})")
             if name in self.params and self.params[name].reference is not None:
                 raise ValueError(f"fixed[{name!r}]: coefficients sampled at a reference input "

@@ -9,6 +9,7 @@ import pytest
 
 import bayescale as bs
 from bayescale.capabilities import Capabilities, log_score
+from bayescale.io import FitFileError
 
 from .conftest import TRUTH_Z, seed_for, truth_z
 
@@ -136,3 +137,81 @@ def test_a_model_spec_that_cannot_work_is_refused():
     scores = design(np.random.default_rng(0)).assign(accuracy=0.5)
     with pytest.raises(bs.DataError, match=r"anchors \['Z'\]"):
         Capabilities(dims=2, anchors=("Z",)).encode(scores)
+
+
+@pytest.mark.parametrize("suffix", [".nc", ".zarr"])
+def test_a_saved_fit_loads_with_the_same_draws_and_predictions(simulated, tmp_path, suffix):
+    """``save`` / ``load`` (netCDF and zarr): the same draws, encoded data, diagnostics and
+    predictions (same seed) for known and new models; ``bs.load`` names the right loader;
+    an existing file is kept unless ``overwrite=True``."""
+    _, _, scores, fit = simulated
+    path = fit.save(tmp_path / f"cap{suffix}")
+    back = bs.CapabilityFit.load(path)
+    np.testing.assert_array_equal(back.posterior["loadings"].values,
+                                  fit.posterior["loadings"].values)
+    assert back.data.models == fit.data.models and back.spec == fit.spec
+    np.testing.assert_array_equal(back.data.row_model, fit.data.row_model)
+    assert back.diagnostics == fit.diagnostics
+    rows = pd.concat([scores.iloc[[3]], scores.iloc[[4]].assign(model="new", family="new")])
+    pd.testing.assert_frame_equal(back.predict(rows, seed=1), fit.predict(rows, seed=1))
+    with pytest.raises(FileExistsError):
+        fit.save(path)
+    with pytest.raises(FitFileError, match="CapabilityFit.load"):
+        bs.load(path)
+
+
+def test_loo_scores_every_row(simulated):
+    """PSIS-LOO of a capability fit: one pointwise elpd per score, summing to the total, and
+    the pointwise log-likelihood is that of the model's observed scores."""
+    _, _, scores, fit = simulated
+    result = fit.loo()
+    pointwise = np.asarray(result.elpd_i)
+    assert pointwise.shape == (len(scores),) and np.all(np.isfinite(pointwise))
+    assert result.elpd == pytest.approx(pointwise.sum())
+    ll = fit.log_likelihood()[fit.spec.lik.observed_name]
+    assert ll.shape[-1] == len(scores) and np.all(ll.values <= 0)
+
+
+def test_family_offsets_enter_the_likelihood_once():
+    """With ``family_offsets=True`` a score's logit carries its family's offset on that
+    benchmark: the model's log-likelihood at a random point equals the Beta-Binomial density
+    of ``log_score`` with ``c_b + d_fb`` computed by hand (rel 1e-9); without the offsets it
+    differs by more than 1 nat."""
+    from scipy import stats
+
+    from bayescale.capabilities import build_capability_model
+
+    rng = np.random.default_rng(seed_for(51))
+    spec = Capabilities(family_offsets=True)
+    true = truth(rng) | {"family_offset": rng.normal(0, 0.3, (FAMILIES, len(BENCHMARKS)))}
+    scores, _ = spec.simulate(design(rng), true, seed=seed_for(52))
+    data = spec.encode(scores)
+    model = build_capability_model(spec, data)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+    names = ["family_offset", "loadings", "capability_value", "offset", "kappa"]
+    inputs = {"inputs": model.value_vars, "on_unused_input": "ignore"}
+    graphs = model.replace_rvs_by_values([model[n] for n in names])   # at the point's values
+    values = dict(zip(names, model.compile_fn(graphs, **inputs)(point), strict=True))
+    b, m = data.row_benchmark, data.row_model
+    k = np.rint(data.score * data.items)
+    kappa = values["kappa"][b]
+
+    def density(offset: np.ndarray) -> float:
+        p = np.exp(log_score(data.floor, 1.0, offset, values["loadings"][b],
+                             values["capability_value"][m]).eval())
+        return float(stats.betabinom.logpmf(k, data.items, p * kappa, (1 - p) * kappa).sum())
+
+    got = float(model.compile_fn(model.observedlogp, **inputs)(point))
+    with_offsets = values["offset"][b] + values["family_offset"][data.model_family[m], b]
+    assert got == pytest.approx(density(with_offsets), rel=1e-9)
+    assert abs(got - density(values["offset"][b])) > 1.0
+
+
+def test_refits_are_counted_and_explained(simulated):
+    """Each discarded run is one line of ``history`` (what it showed); refits is checked."""
+    _, _, scores, fit = simulated
+    d = fit.diagnostics
+    assert len(d.history) == d.refits <= 1
+    assert all("divergences, max R-hat" in line for line in d.history)
+    with pytest.raises(ValueError, match="refits must be a whole number"):
+        Capabilities().fit(scores, refits=-1)

@@ -22,7 +22,7 @@ import bayescale as bs
 from bayescale import datasets as ds
 
 SHIPPED = ["chinchilla_epoch", "datablations", "datablations_repetition", "gemstones",
-           "obsscaling", "porian_rsld", "revisiting_nsl", "routing_moe"]
+           "obsscaling", "obsscaling_v2", "porian_rsld", "revisiting_nsl", "routing_moe"]
 EXTERNAL = ["bnsl_4digit_addition", "chinchilla_model_configs", "misfitting", "steplaw_lr_bs",
             "protein_lm_scaling", "xlstm_isoflop_partial"]
 
@@ -191,6 +191,20 @@ def test_obsscaling_long_format():
     assert not long.duplicated(["model", "task"]).any()
     btlm = long[long.model == "cerebras/btlm-3b-8k-base"]
     assert (btlm.tokens == 6.27e11).all() and btlm.fixed.all()
+
+
+def test_obsscaling_v2_items_and_floors():
+    """Every leaderboard-v2 score is a whole number of its task's items; floors lie below
+    every model's score but GPQA's (0.25, with models at chance scoring 0.229 by noise)."""
+    v2 = loaded("obsscaling_v2")
+    assert v2.task.nunique() == 6 and v2.model.nunique() == 72
+    correct = v2.accuracy * v2.trials
+    np.testing.assert_allclose(correct, correct.round(), atol=1e-6)
+    lowest = v2.groupby("task").accuracy.min()
+    floor = v2.groupby("task").chance.first()
+    assert (lowest.drop("GPQA") >= floor.drop("GPQA")).all()
+    main = set(ds.obsscaling_long().model)
+    assert set(v2.model) <= main                     # joins with the main table on model
 
 
 def test_revisiting_nsl_curves_and_split():

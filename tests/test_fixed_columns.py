@@ -11,7 +11,7 @@ from scipy import stats
 
 import bayescale as bs
 from bayescale.baseline import HuberBootstrap
-from bayescale.build import build_model, encode
+from bayescale.build import build_model, encode, fixed_constants
 from bayescale.cli import main as cli_main
 from bayescale.laws import sigmoid_accuracy
 
@@ -109,7 +109,7 @@ def test_a_prediction_without_the_column_is_refused_by_name(column_fit):
     rows = pd.DataFrame({"C": [3e21], "trials": 400})
     with pytest.raises(bs.DataError, match="missing column 'chance'.*fixed parameter 'floor'"):
         column_fit.predict(rows)
-    with pytest.raises(bs.DataError, match=r"'chance'.*must lie in \(0, 1\); found row 0: 1.5"):
+    with pytest.raises(bs.DataError, match=r"'chance'.*must lie in \[0, 1\); found row 0: 1.5"):
         column_fit.predict(rows.assign(chance=1.5))
 
 
@@ -181,3 +181,25 @@ def test_a_decision_takes_the_chance_level_with_the_other_inputs(column_fit):
     with pytest.raises(ValueError, match="missing \\['chance'\\]"):
         bs.inverse_predict(column_fit, 0.6, along="C", bounds=(1e17, 1e27),
                            extrapolation=False)
+
+
+def test_a_floor_of_zero_is_a_known_constant_but_not_one():
+    """``sigmoid_accuracy``'s floor may be fixed at 0 (open-ended tasks: a number or a
+    column), not at 1; the column's error names it and the row."""
+    bs.Model("sigmoid_accuracy:C", target="accuracy", likelihood="binomial",
+             fixed={"floor": 0.0})
+    with pytest.raises(ValueError, match=r"fixed\['floor'\] = 1.0 is outside"):
+        bs.Model("sigmoid_accuracy:C", target="accuracy", likelihood="binomial",
+                 fixed={"floor": 1.0})
+    model = bs.Model("sigmoid_accuracy:C", target="accuracy", likelihood="binomial",
+                     fixed={"floor": "chance"})
+    rows = pd.DataFrame({"C": [1e21, 1e22, 1e23, 1e24], "accuracy": [0.1, 0.2, 0.5, 0.7],
+                         "trials": 100, "chance": [0.0, 0.0, 0.25, 0.25]})
+    np.testing.assert_array_equal(fixed_constants(model, rows)["floor"], rows["chance"])
+    with pytest.raises(bs.DataError, match=r"'chance'.*\[0, 1\).*row 2: 1.0"):
+        fixed_constants(model, rows.assign(chance=[0.0, 0.0, 1.0, 0.25]))
+    pm_model = build_model(model, encode(model, rows))
+    logp = pm_model.compile_logp()(pm_model.initial_point())
+    assert np.isfinite(logp)                     # floors of 0 enter as log 0 = -inf terms
+    grad = pm_model.compile_dlogp()(pm_model.initial_point())
+    assert np.all(np.isfinite(grad))

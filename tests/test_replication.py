@@ -61,7 +61,8 @@ def test_cli_json(tmp_path):
     assert all(c["passed"] for c in out["checks"])
 
 
-@pytest.fixture(scope="module", params=["datablations", "obsscaling"])
+@pytest.fixture(scope="module",
+                params=["datablations", "obsscaling", "obsscaling-capabilities"])
 def other_replication(request):
     from bayescale.replications import replicate
 
@@ -83,5 +84,10 @@ def test_other_replications_pass_their_checks_and_state_disagreement(other_repli
         assert d["n_runs"] == 296
         for name in ("R_D", "R_N", "alpha", "beta", "E"):
             assert set(d["parameters"][name]) >= {"median", "lower", "upper", "prob"}
-    else:
+    elif rep.name == "obsscaling":
         assert d["n_scores"] > 300 and len(d["families"]) > 30
+    else:
+        # PCA's shares of variance are cumulative and the latent model's is a share
+        assert d["n_scores"] == 933
+        assert 0 < d["explained_pca"][0] < d["explained_pca"][1] < d["explained_pca"][2] <= 1
+        assert 0 < d["explained_latent"] < 1

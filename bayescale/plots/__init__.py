@@ -9,6 +9,8 @@ By subject:
   :func:`plot_shrinkage`);
 * :mod:`~bayescale.plots.calibration`: backtests (:func:`plot_calibration`, :func:`plot_pit`);
 * :mod:`~bayescale.plots.decisions`: crossings of two groups (:func:`plot_crossover`);
+* :mod:`~bayescale.plots.capabilities`: latent capabilities (:func:`plot_family_efficiency`,
+  :func:`plot_score_forecast`);
 * :mod:`~bayescale.plots.common`: the axes, layout and colours they share.
 """
 
@@ -16,9 +18,11 @@ from __future__ import annotations
 
 from .allocation import plot_frontier, plot_isoflop, plot_tokens_per_parameter
 from .calibration import plot_calibration, plot_pit
+from .capabilities import plot_family_efficiency, plot_score_forecast
 from .curves import plot_fit
 from .decisions import plot_crossover
 from .groups import plot_forest, plot_shrinkage
 
 __all__ = ["plot_tokens_per_parameter", "plot_shrinkage", "plot_fit", "plot_isoflop",
-           "plot_frontier", "plot_forest", "plot_calibration", "plot_pit", "plot_crossover"]
+           "plot_frontier", "plot_forest", "plot_calibration", "plot_pit", "plot_crossover",
+           "plot_family_efficiency", "plot_score_forecast"]

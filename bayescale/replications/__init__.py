@@ -10,6 +10,7 @@ from typing import Any
 from .chinchilla import replicate_chinchilla
 from .datablations import replicate_datablations
 from .obsscaling import replicate_obsscaling
+from .obsscaling_capabilities import replicate_obsscaling_capabilities
 from .result import Check, Replication
 
 __all__ = ["Check", "Replication", "REPLICATIONS", "replicate"]
@@ -18,6 +19,7 @@ REPLICATIONS: dict[str, Callable[..., Replication]] = {
     "chinchilla": replicate_chinchilla,
     "datablations": replicate_datablations,
     "obsscaling": replicate_obsscaling,
+    "obsscaling-capabilities": replicate_obsscaling_capabilities,
 }
 
 

@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..capabilities import CapabilityFit
 from ..fit import Fit
 
 
@@ -44,7 +45,7 @@ class Replication:
     derived: dict[str, str]                    # quantity -> "derived" key in JSON
     checks: list[Check]
     findings: list[str]
-    fit: Fit
+    fit: Fit | CapabilityFit
     protocol: str
     extras: dict[str, Any] = field(default_factory=dict)
 
