@@ -91,3 +91,21 @@ def test_other_replications_pass_their_checks_and_state_disagreement(other_repli
         assert d["n_scores"] == 933
         assert 0 < d["explained_pca"][0] < d["explained_pca"][1] < d["explained_pca"][2] <= 1
         assert 0 < d["explained_latent"] < 1
+
+
+def test_json_lists_only_quantities_bayescale_estimated():
+    """A row with a published value only (a reference method's number) is a reference in
+    ``to_dict``, not a parameter (it crashed the JSON of obsscaling-capabilities)."""
+    from bayescale.fit import Diagnostics
+    from bayescale.replications.result import Check, Estimate, Replication
+
+    class Fitted:
+        diagnostics = Diagnostics(0, 1.0, 500.0, 500.0, 4, 1000, "numpyro", 1.0)
+
+    rep = Replication("x", "t", 0.95, {"paper": "cite"},
+                      {"published only": {"paper": Estimate(1.0)},
+                       "both": {"paper": Estimate(2.5), "bayescale": Estimate(2.0, 1.0, 3.0)}},
+                      {}, [Check("c", True, "d")], [], Fitted(), "protocol")
+    d = rep.to_dict()
+    assert list(d["parameters"]) == ["both"]
+    assert set(d["references"]["paper"]) == {"published only", "both"}

@@ -63,7 +63,8 @@ class Replication:
 
         out: dict[str, Any] = {
             "replication": self.name, "title": self.title, "protocol": self.protocol,
-            "parameters": {q: post(q) for q in self.rows if q not in self.derived},
+            "parameters": {q: post(q) for q in self.rows
+                           if q not in self.derived and ours in self.rows[q]},
             "diagnostics": {"max_rhat": d.max_rhat, "divergences": d.divergences,
                             "min_ess_bulk": d.min_ess_bulk, "min_ess_tail": d.min_ess_tail,
                             "chains": d.chains, "draws": d.draws, "sampler": d.sampler,
