@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from bayescale.replications.chinchilla import EPOCH_ESTIMATES
@@ -105,7 +106,8 @@ def test_json_lists_only_quantities_bayescale_estimated():
     rep = Replication("x", "t", 0.95, {"paper": "cite"},
                       {"published only": {"paper": Estimate(1.0)},
                        "both": {"paper": Estimate(2.5), "bayescale": Estimate(2.0, 1.0, 3.0)}},
-                      {}, [Check("c", True, "d")], [], Fitted(), "protocol")
+                      {}, [Check("c", np.float64(1.0) > 0, "d")], [], Fitted(), "protocol")
     d = rep.to_dict()
+    assert json.dumps(d) and d["checks"][0]["passed"] is True   # np.bool_ made a bool
     assert list(d["parameters"]) == ["both"]
     assert set(d["references"]["paper"]) == {"published only", "both"}

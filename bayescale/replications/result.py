@@ -17,6 +17,9 @@ class Check:
     passed: bool
     detail: str
 
+    def __post_init__(self) -> None:   # numpy comparisons give np.bool_, which JSON refuses
+        object.__setattr__(self, "passed", bool(self.passed))
+
 
 @dataclass(frozen=True)
 class Estimate:
