@@ -65,9 +65,7 @@ def principal_components(matrix: np.ndarray, components: int, *, iterations: int
             break
     centre = x.mean(axis=0)
     u, d, vt = np.linalg.svd(x - centre, full_matrices=False)
-    signs = np.sign(vt[:, :1].sum(axis=1, keepdims=True) + (vt.sum(axis=1, keepdims=True)))
-    signs[signs == 0] = 1.0          # sign convention: loadings sum positive
-    vt = vt * signs
+    vt = vt * np.where(vt.sum(axis=1, keepdims=True) < 0, -1.0, 1.0)  # loadings sum >= 0
     return centre, vt[:components], (x - centre) @ vt[:components].T, d**2 / (d**2).sum()
 
 
@@ -190,11 +188,7 @@ class PCAScaling:
 
     def _fit_point(self, t: _Table, sample: np.ndarray) -> _Point:
         """Steps 1-3 on the models ``sample`` (codes, repeated as drawn)."""
-        x = t.predictors[sample]
-        centre = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - centre, full_matrices=False)
-        axes = vt[:self.components] * np.where(
-            vt[:self.components].sum(axis=1, keepdims=True) < 0, -1.0, 1.0)
+        centre, axes, _, _ = principal_components(t.predictors[sample], self.components)
         scores = (t.predictors - centre) @ axes.T
         n_fam = len(t.families)
         slopes = []
@@ -250,9 +244,7 @@ class PCAScalingFit:
     def explained_variance(self) -> np.ndarray:
         """Share of the variance of the (imputed) predictor scores per component, all of
         them (the paper's Fig. 2 reports the leading ones)."""
-        x = self.table.predictors
-        d = np.linalg.svd(x - x.mean(axis=0), compute_uv=False)
-        return d**2 / (d**2).sum()
+        return principal_components(self.table.predictors, self.spec.components)[3]
 
     def loadings(self) -> pd.DataFrame:
         """The components' loadings (predictor benchmarks x ``PC1..PCk``; signs such that
