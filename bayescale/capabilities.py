@@ -67,7 +67,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
-import xarray as xr
 
 from ._validate import (
     DataError,
@@ -435,15 +434,10 @@ class CapabilityFit:
     def log_likelihood(self) -> Any:
         """Pointwise log-likelihood of every score under every draw, dims (chain, draw,
         row), computed once and kept in ``idata``."""
-        import pymc as pm
+        from .fit import log_likelihood_group
 
-        if "log_likelihood" not in self.idata.children:
-            pm_model = build_capability_model(self.spec, self.data)
-            ll = pm.compute_log_likelihood(self.idata, model=pm_model,
-                                           extend_inferencedata=False, progressbar=False)
-            self.idata["log_likelihood"] = xr.DataTree(
-                ll if isinstance(ll, xr.Dataset) else ll["log_likelihood"].to_dataset())
-        return self.idata["log_likelihood"].to_dataset()
+        return log_likelihood_group(self.idata,
+                                    lambda: build_capability_model(self.spec, self.data))
 
     def loo(self) -> Any:
         """PSIS-LOO (arviz-stats) of the scores: ``elpd`` of a left-out (model, benchmark)

@@ -10,7 +10,7 @@ import threading
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -527,6 +527,20 @@ def _run_nuts(model: Model, design: Design, pm_model: pm.Model, centring: Centri
 EXTRAPOLATION_ATTR = "bayescale_extrapolation"  # the learned extrapolation risk, as JSON
 
 
+def log_likelihood_group(idata: xr.DataTree, pymc_model: Callable[[], pm.Model]
+                         ) -> xr.Dataset:
+    """The ``log_likelihood`` group of ``idata`` (pointwise, (chain, draw, row)), computed
+    from ``pymc_model()`` the first time and kept in ``idata``."""
+    if "log_likelihood" not in idata.children:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            ll = pm.compute_log_likelihood(idata, model=pymc_model(),
+                                           extend_inferencedata=False, progressbar=False)
+        idata["log_likelihood"] = xr.DataTree(ll if isinstance(ll, xr.Dataset)
+                                              else ll["log_likelihood"].to_dataset())
+    return idata["log_likelihood"].to_dataset()
+
+
 class Fit:
     """A fitted model: the ArviZ DataTree plus what is needed to predict from it."""
 
@@ -621,14 +635,7 @@ class Fit:
 
     def log_likelihood(self) -> xr.Dataset:
         """Pointwise log-likelihood of every run under every draw, dims (chain, draw, run)."""
-        if "log_likelihood" not in self.idata.children:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", FutureWarning)
-                ll = pm.compute_log_likelihood(self.idata, model=self.pymc_model(),
-                                               extend_inferencedata=False, progressbar=False)
-            self.idata["log_likelihood"] = xr.DataTree(ll if isinstance(ll, xr.Dataset)
-                                                       else ll["log_likelihood"].to_dataset())
-        return self.idata["log_likelihood"].to_dataset()
+        return log_likelihood_group(self.idata, self.pymc_model)
 
     # ------------------------------------------------------------------ predictions
     def predict(self, data: Any, **kwargs: Any) -> Any:
