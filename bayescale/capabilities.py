@@ -4,10 +4,17 @@ Model ``m`` of family ``f = f(m)``, trained with compute ``C_m``, has a capabili
 ``s_m`` (``K`` dimensions) drawn around its family's line in log compute:
 
     s_mk = a_fk + b_fk x_m + sigma_k e_mk,           x_m = log C_m - log C_ref
-    a_fk = tau_a_k u_fk,   b_fk = beta_k + tau_b_k v_fk,     e ~ Normal(0, 1)
+    a_fk = tau_a_k u_fk,   b_fk = beta_k + tau_b_k (rho_k u_fk + sqrt(1 - rho_k^2) z_fk)
 
-(family intercept ``a`` and efficiency slope ``b``, partially pooled across families;
-``log C_ref`` the models' mean log compute). Benchmark ``b`` maps capabilities to accuracy
+with ``e``, ``u``, ``z`` standard normal (family intercept ``a`` and efficiency slope ``b``,
+partially pooled across families; ``log C_ref`` the models' mean log compute). ``rho_k``,
+the correlation of a family's intercept and slope (``line_correlation=True``, the default;
+brms' ``(1 + x | family)``) frees the forecast from where ``C_ref`` lies: with ``rho = 0``
+the prior has the families' lines spread least at ``C_ref``, an arbitrary point, and what a
+family's smallest model says about its slope depends on it; with ``rho`` estimated the
+data say where the lines come together (on the obsscaling table ``rho`` = -0.40, 89%
+interval [-0.74, 0.02]: the families draw together slowly with compute). Benchmark ``b``
+maps capabilities to accuracy
 
     eta_mb = c_b + d_fb + sum_k lambda_bk s_mk
     p_mb = g_mb + (1 - g_mb) h_b sigmoid(eta_mb)
@@ -30,7 +37,7 @@ leaves every ``p`` unchanged. The constraints that remove this, stated once:
 - location: the families' intercepts sum to zero (``u`` zero-sum over families; ``c_b``
   free), so capability 0 is the average family's at ``log C_ref``;
 - dimension 1 is capability in units of compute: the families' slopes average exactly
-  ``beta_1 = 1`` (``v`` zero-sum too), so the average family gains one unit per e-fold of
+  ``beta_1 = 1`` (``z`` zero-sum too), so the average family gains one unit per e-fold of
   compute; this fixes its scale and sign, and ``lambda_b1`` is the benchmark's logit gain
   per e-fold for that family; ``sigma_1`` is estimated. (Tying dimension 1 to one anchor
   benchmark's logit scale instead, ``lambda = 1``, left the chains in different modes on
@@ -97,6 +104,8 @@ COLUMNS = {"model": "model", "family": "family", "benchmark": "benchmark",
 PRIORS = {
     "tau_intercept": Prior("HalfNormal", sigma=1.0),   # families' spread at log C_ref
     "tau_slope": Prior("HalfNormal", sigma=0.5),       # families' spread of efficiency slopes
+    # rho = tanh(z), z ~ Normal(0, 0.5): sd(rho) 0.42, near LKJ(2)'s 0.45 for two effects
+    "atanh_line_correlation": Prior("Normal", mu=0.0, sigma=0.5),
     "sigma": Prior("HalfNormal", sigma=1.0),           # a model off its family's line (dim 1)
     "loading": Prior("Normal", mu=0.0, sigma=1.0),     # logit per unit of capability
     "log_anchor_loading": Prior("Normal", mu=0.0, sigma=1.0),
@@ -104,6 +113,15 @@ PRIORS = {
     "tau_family_offset": Prior("HalfNormal", sigma=1.0),  # logit; per benchmark
     "logit_headroom": Prior("Normal", mu=2.5, sigma=1.5),  # ceilings near 1 (median 0.92)
 }
+
+
+def family_lines(tau_intercept: Any, tau_slope: Any, correlation: Any, mean_slope: Any,
+                 u: Any, z: Any) -> tuple[Any, Any]:
+    """Families' intercepts and slopes ``a = tau_a u``, ``b = beta + tau_b (rho u +
+    sqrt(1 - rho^2) z)`` from standard normal ``u``, ``z`` (..., families, dims): per
+    dimension the two are correlated by ``rho`` (numbers, arrays or tensors)."""
+    v = correlation * u + (1 - correlation ** 2) ** 0.5 * z
+    return tau_intercept * u, mean_slope + tau_slope * v
 
 
 def log_score(floor: Any, headroom: Any, offset: Any, loading: Any, capability: Any) -> Any:
@@ -141,7 +159,9 @@ class Capabilities:
     ones after the first tied to ``anchors`` (benchmark names, default the first ``dims - 1``
     in the data); ``ceiling``: estimate each benchmark's headroom ``h_b`` (default: 1, scores
     rise towards 100%; a ceiling below is only identified where the data saturate);
-    ``family_offsets``: each family's own offset per benchmark ``d_fb``; a
+    ``family_offsets``: each family's own offset per benchmark ``d_fb``;
+    ``line_correlation``: estimate the correlation of the families' intercepts and slopes
+    (else 0); a
     ``likelihood`` on item counts (``"beta_binomial"`` or ``"binomial"``), ``columns``
     mapping the roles of :data:`COLUMNS` to your column names, ``priors`` replacing those
     of :data:`PRIORS` by name."""
@@ -150,6 +170,7 @@ class Capabilities:
     anchors: tuple[str, ...] | None = None
     ceiling: bool = False
     family_offsets: bool = False
+    line_correlation: bool = True
     likelihood: str = "beta_binomial"
     columns: Mapping[str, str] = field(default_factory=dict)
     priors: Mapping[str, Prior] = field(default_factory=dict)
@@ -376,10 +397,13 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
         # zero-sum over the families: their mean intercept is 0 and mean slope beta exactly
         # (PyMC sums to zero over the last axes)
         u = pm.ZeroSumNormal("intercept_z", sigma=1.0, dims=("capability", "family")).T
-        v = pm.ZeroSumNormal("slope_z", sigma=1.0, dims=("capability", "family")).T
-        a = pm.Deterministic("intercept_by_family", tau_a * u, dims=("family", "capability"))
-        b = pm.Deterministic("slope_by_family", spec.mean_slope + tau_b * v,
-                             dims=("family", "capability"))
+        z = pm.ZeroSumNormal("slope_z", sigma=1.0, dims=("capability", "family")).T
+        rho = (pm.Deterministic("line_correlation", pt.tanh(prior(
+            "atanh_line_correlation", dims="capability")), dims="capability")
+            if spec.line_correlation else 0.0)
+        a, b = family_lines(tau_a, tau_b, rho, spec.mean_slope, u, z)
+        a = pm.Deterministic("intercept_by_family", a, dims=("family", "capability"))
+        b = pm.Deterministic("slope_by_family", b, dims=("family", "capability"))
         sigma = spec.spreads(prior("sigma"))
         line = a[fam] + b[fam] * log_c[:, None]
         e = pm.Normal("capability_z", 0.0, 1.0, dims=("model", "capability"))
@@ -464,6 +488,7 @@ class CapabilityFit:
         meta = {"kind": KIND, "spec": {
             "dims": self.spec.dims, "anchors": self.spec.anchors, "ceiling": self.spec.ceiling,
             "family_offsets": self.spec.family_offsets,
+            "line_correlation": self.spec.line_correlation,
             "likelihood": self.spec.likelihood, "columns": dict(self.spec.columns),
             "priors": {k: v.to_dict() for k, v in self.spec.priors.items()}},
             "data": data, "diagnostics": asdict(self.diagnostics)}
@@ -485,7 +510,8 @@ class CapabilityFit:
         spec = Capabilities(
             dims=spec["dims"], anchors=None if spec["anchors"] is None else tuple(
                 spec["anchors"]), ceiling=spec["ceiling"],
-            family_offsets=spec.get("family_offsets", False), likelihood=spec["likelihood"],
+            family_offsets=spec.get("family_offsets", False),
+            line_correlation=spec.get("line_correlation", False), likelihood=spec["likelihood"],
             columns=spec["columns"],
             priors={k: Prior.from_dict(v) for k, v in spec["priors"].items()})
         d = meta["data"]
@@ -566,9 +592,7 @@ class CapabilityFit:
         k = self.spec.dims
         known = self._flat("capability_value")               # (samples, models, K)
         out = np.empty((samples, len(df), k))
-        model = (group_labels(df, col("model")) if col("model") in df.columns
-                 else pd.Series([None] * len(df)))
-        in_fit = model.isin(self.data.models).to_numpy()
+        model, in_fit = self._models_in_fit(df)
         if in_fit.any():
             codes = pd.Categorical(model[in_fit], categories=self.data.models).codes
             out[:, in_fit] = known[:, codes]
@@ -586,9 +610,11 @@ class CapabilityFit:
                     i = self.data.families.index(f)
                     lines[f] = (a[:, i], b[:, i])
                 else:   # a new family: its own draw from the population
-                    lines[f] = (self._flat("tau_intercept") * rng.standard_normal((samples, k)),
-                                self.spec.mean_slope + self._flat("tau_slope")
-                                * rng.standard_normal((samples, k)))
+                    lines[f] = family_lines(
+                        self._flat("tau_intercept"), self._flat("tau_slope"),
+                        self._flat("line_correlation") if self.spec.line_correlation else 0.0,
+                        self.spec.mean_slope, rng.standard_normal((samples, k)),
+                        rng.standard_normal((samples, k)))
             sigma = self.spec.spreads(self._flat("sigma").reshape(-1, 1))
             rows = np.flatnonzero(~in_fit)
             for j, (f, xj) in enumerate(zip(family, x, strict=True)):
@@ -596,14 +622,19 @@ class CapabilityFit:
                 out[:, rows[j]] = a_f + b_f * xj + sigma * rng.standard_normal((samples, k))
         return out
 
-    def _row_families(self, df: pd.DataFrame) -> pd.Series:
-        """Each row's family: its model's in the fit, else the row's ``family`` column."""
+    def _models_in_fit(self, df: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
+        """The rows' models (None without a model column) and which of them the fit has."""
         col = self.spec.column
         model = (group_labels(df, col("model")) if col("model") in df.columns
                  else pd.Series([None] * len(df)))
+        return model, model.isin(self.data.models).to_numpy()
+
+    def _row_families(self, df: pd.DataFrame) -> pd.Series:
+        """Each row's family: its model's in the fit, else the row's ``family`` column."""
+        col = self.spec.column
+        model, in_fit = self._models_in_fit(df)
         known = dict(zip(self.data.models, np.asarray(self.data.families)[
             self.data.model_family], strict=True))
-        in_fit = model.isin(self.data.models).to_numpy()
         out = pd.Series([known.get(m) for m in model], dtype=object)
         if (~in_fit).any():
             check_columns(df.loc[~in_fit], [col("family")], role="rows of models not in the fit")

@@ -7,8 +7,9 @@ function ``(train, test) -> frame`` with the test rows and the columns ``point``
 forecast), ``lower`` and ``upper`` (its central ``prob`` interval for the observed score).
 Held-out benchmarks (:func:`benchmark_splits`): a random group of models' scores on the
 new benchmarks are predicted from their scores on the others and the rest of the table.
-:func:`error_table` gives per benchmark and forecaster the mean absolute error of ``point`` and
-the share of observed scores inside ``[lower, upper]``.
+:func:`forecast_splits` runs forecasters over any such splits; :func:`error_table` gives per
+benchmark and forecaster the mean absolute error of ``point`` and the share of observed
+scores inside ``[lower, upper]``.
 
 Three forecasters are defined here, on the data roles of
 :data:`bayescale.capabilities.COLUMNS`: the latent-capability model
@@ -20,7 +21,7 @@ benchmark at a time, :func:`crossed_model`).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,8 +30,9 @@ import pandas as pd
 from ._validate import as_frame, check_columns
 from .intervals import percent_of
 
-__all__ = ["leave_one_family_out", "family_splits", "benchmark_splits", "error_table",
-           "latent_forecaster", "pca_forecaster", "crossed_forecaster", "crossed_model"]
+__all__ = ["leave_one_family_out", "forecast_splits", "family_splits", "benchmark_splits",
+           "error_table", "latent_forecaster", "pca_forecaster", "crossed_forecaster",
+           "crossed_model"]
 
 Forecaster = Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
 
@@ -79,22 +81,30 @@ def benchmark_splits(scores: Any, benchmarks: Sequence[str], *, folds: int = 5,
             drop=True)
 
 
+def forecast_splits(splits: Iterable[tuple[str, pd.DataFrame, pd.DataFrame]],
+                    forecasters: Mapping[str, Forecaster], *, label: str = "split"
+                    ) -> Iterator[pd.DataFrame]:
+    """For each ``(name, train, test)`` split and each forecaster, as each finishes: the
+    forecaster's output with columns ``label`` (the split's name), ``forecaster`` and
+    ``seconds`` (its fit and prediction)."""
+    for split, train, test in splits:
+        for name, forecast in forecasters.items():
+            start = time.perf_counter()
+            out = forecast(train, test)
+            yield out.assign(**{label: split}, forecaster=name,
+                             seconds=time.perf_counter() - start)
+
+
 def leave_one_family_out(scores: Any, forecasters: Mapping[str, Forecaster], *,
                          min_models: int = 3, columns: Mapping[str, str] | None = None,
                          families: Sequence[str] | None = None) -> pd.DataFrame:
     """Forecasts of every held-out row by every forecaster (module docstring), one frame
     with the forecaster's output and columns ``held_out`` (the family), ``forecaster`` and
     ``seconds`` (its fit and prediction); ``families`` limits the held-out families."""
-    frames = []
-    for family, train, test in family_splits(scores, min_models=min_models, columns=columns):
-        if families is not None and family not in families:
-            continue
-        for name, forecast in forecasters.items():
-            start = time.perf_counter()
-            out = forecast(train, test)
-            frames.append(out.assign(held_out=family, forecaster=name,
-                                     seconds=time.perf_counter() - start))
-    return pd.concat(frames, ignore_index=True)
+    splits = (split for split in family_splits(scores, min_models=min_models, columns=columns)
+              if families is None or split[0] in families)
+    return pd.concat(forecast_splits(splits, forecasters, label="held_out"),
+                     ignore_index=True)
 
 
 def error_table(forecasts: pd.DataFrame, *, score: str = "accuracy",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import time
 import warnings
 from pathlib import Path
 
@@ -29,7 +28,7 @@ PROB = 0.9
 
 
 def main() -> None:
-    from capabilities_lofo import table_markdown
+    from capabilities_lofo import describe, table_markdown
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -58,19 +57,13 @@ def main() -> None:
                                  prob=PROB, seed=args.seed),
     }
     frames = []
-    for fold, train, test in cb.benchmark_splits(scores, v2_tasks, folds=args.folds,
-                                                 seed=args.seed, columns=COLUMNS):
-        for name, forecast in forecasters.items():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", bs.SamplingWarning)  # recorded per row
-                start = time.perf_counter()
-                frame = forecast(train, test).assign(
-                    fold=fold, forecaster=name, seconds=time.perf_counter() - start)
+    splits = cb.benchmark_splits(scores, v2_tasks, folds=args.folds, seed=args.seed,
+                                 columns=COLUMNS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bs.SamplingWarning)  # recorded per row
+        for frame in cb.forecast_splits(splits, forecasters, label="fold"):
             frames.append(frame)
-            extra = (f", {int(frame.divergences.iloc[0])} div, R-hat "
-                     f"{frame.max_rhat.iloc[0]:.3f}" if "divergences" in frame else "")
-            print(f"{fold} {name}: {len(frame)} rows, {frame.seconds.iloc[0]:.1f} s{extra}",
-                  flush=True)
+            print(f"{frame.fold.iloc[0]} {describe(frame)}", flush=True)
     done = pd.concat(frames, ignore_index=True)
     keep = ["fold", "forecaster", "model", "family", "task", "C", "accuracy", "point",
             "lower", "upper", "seconds", "divergences", "max_rhat"]

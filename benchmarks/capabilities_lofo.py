@@ -5,7 +5,8 @@
 For each family with >= 3 models (a compute estimate and no flag), fit on every other family
 plus the family's smallest model and predict its other models' 8 benchmark scores
 (:func:`bayescale.capability_backtest.leave_one_family_out`). Forecasters: the latent model
-(``Capabilities()``, K = 1; ``latent_offsets``: with ``family_offsets=True``), Ruan et al.'s
+(``Capabilities()``, K = 1; ``latent_offsets``: with ``family_offsets=True``;
+``latent_level``: the families' slope spread held near 0 by its prior), Ruan et al.'s
 PCA + sigmoid (3 components, 200 family bootstraps) and the crossed family x benchmark sigmoid
 (bayescale's per-benchmark model). Each
 held-out family's forecasts are appended to ``benchmarks/results/capabilities_lofo.csv`` as
@@ -27,6 +28,9 @@ from bayescale import capability_backtest as cb
 
 COLUMNS = {"benchmark": "task"}
 PROB = 0.9
+#: ``latent_level``: families differ (almost) only in level, like the crossed model's
+#: family effect: their slopes' spread held near 0 by its prior
+LEVEL_ONLY = bs.Prior("HalfNormal", sigma=0.05)
 
 
 def table_markdown(forecasts: pd.DataFrame) -> str:
@@ -46,6 +50,14 @@ def table_markdown(forecasts: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def describe(frame: pd.DataFrame) -> str:
+    """One line on a forecaster's run: rows, seconds and, for NUTS fits, its sampling."""
+    first = frame.iloc[0]
+    extra = (f", {int(first.divergences)} div, R-hat {first.max_rhat:.3f}"
+             if "divergences" in frame else "")
+    return f"{first.forecaster}: {len(frame)} rows, {first.seconds:.1f} s{extra}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--forecasters", default="latent,pca,crossed")
@@ -62,6 +74,9 @@ def main() -> None:
         "latent_offsets": lambda: cb.latent_forecaster(
             bs.Capabilities(columns=COLUMNS, family_offsets=True), prob=PROB, seed=args.seed,
             **sampling),
+        "latent_level": lambda: cb.latent_forecaster(
+            bs.Capabilities(columns=COLUMNS, priors={"tau_slope": LEVEL_ONLY}), prob=PROB,
+            seed=args.seed, **sampling),
         "pca": lambda: cb.pca_forecaster(bs.PCAScaling(columns=COLUMNS), prob=PROB,
                                          seed=args.seed),
         "crossed": lambda: cb.crossed_forecaster(prob=PROB, seed=args.seed, columns=COLUMNS,
@@ -74,28 +89,21 @@ def main() -> None:
     done = pd.read_csv(path) if path.exists() else pd.DataFrame(
         columns=["held_out", "forecaster"])
     finished = set(zip(done["held_out"], done["forecaster"], strict=True))
-    for family, train, test in cb.family_splits(scores, columns=COLUMNS):
-        for name in names:
-            if (family, name) in finished:
-                continue
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", bs.SamplingWarning)  # recorded per row
-                frame = cb.leave_one_family_out(
-                    pd.concat([train, test]), {name: make[name]()}, columns=COLUMNS,
-                    families=[family])
-            keep = ["held_out", "forecaster", "model", "family", "task", "C", "accuracy",
-                    "point", "lower", "upper", "seconds", *(c for c in ("divergences", "max_rhat")
-                                                 if c in frame)]
-            frame = frame[keep]
-            done = pd.concat([done, frame], ignore_index=True)
-            tmp = path.with_suffix(".tmp")
-            done.to_csv(tmp, index=False)
-            tmp.replace(path)
-            extra = (f", {int(frame.divergences.iloc[0])} div, R-hat "
-                     f"{frame.max_rhat.iloc[0]:.3f}" if "divergences" in frame else "")
-            print(f"{family} {name}: {len(frame)} rows, {frame.seconds.iloc[0]:.1f} s{extra}",
-                  flush=True)
-    present = [n for n in ("latent", "latent_offsets", "pca", "crossed")
+    for split in cb.family_splits(scores, columns=COLUMNS):
+        todo = {name: make[name]() for name in names if (split[0], name) not in finished}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bs.SamplingWarning)  # recorded per row
+            for frame in cb.forecast_splits([split], todo, label="held_out"):
+                keep = ["held_out", "forecaster", "model", "family", "task", "C", "accuracy",
+                        "point", "lower", "upper", "seconds",
+                        *(c for c in ("divergences", "max_rhat") if c in frame)]
+                done = pd.concat([done, frame[keep]], ignore_index=True)
+                tmp = path.with_suffix(".tmp")
+                done.to_csv(tmp, index=False)
+                tmp.replace(path)
+                print(f"{split[0]} {describe(frame)}", flush=True)
+    present = [n for n in ("latent", "latent_offsets", "latent_level", "pca", "crossed",
+                           "latent_uncorrelated")
                if n in set(done["forecaster"])]
     done["forecaster"] = pd.Categorical(done["forecaster"], categories=present)
     text = (f"# Leave one family out, obsscaling main table ({platform.machine()})\n\n"

@@ -6,7 +6,8 @@ Fits :class:`bayescale.Capabilities` (Beta-Binomial on each task's items, floors
 data's ``chance`` column) to every model with a compute estimate and no flag (8 tasks), 4
 chains x 1,000 warm-up + 1,000 draws, and appends one record per run to
 ``benchmarks/results/capabilities_obsscaling.jsonl`` (table in ``.md``): seconds, divergences,
-max R-hat, min bulk and tail ESS, the loadings, and the three families with the highest
+max R-hat, min bulk and tail ESS, the loadings, the families' intercept-slope correlation
+and the three families with the highest
 capability at the reference compute.
 """
 
@@ -51,6 +52,8 @@ def main() -> None:
         "min_ess_bulk": round(float(d.min_ess_bulk)), "min_ess_tail": round(float(d.min_ess_tail)),
         "loadings_s1": {b: round(float(v), 3) for b, v in zip(
             fit.data.benchmarks, np.asarray(loadings)[:, 0], strict=True)},
+        "line_correlation": (round(float(fit.posterior["line_correlation"].mean()), 3)
+                             if "line_correlation" in fit.posterior else None),
         "top_families": [f"{r.family} ({r.intercept_median:.2f}, P(best) {r.prob_best:.2f})"
                          for r in top.itertuples()],
         "warnings": sorted({str(w.message)[:120] for w in caught
@@ -65,11 +68,13 @@ def main() -> None:
     records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     lines = ["# Latent capabilities on obsscaling (4 x 1,000 + 1,000)", "",
              "| dims | anchors | seed | rows | seconds | divergences | max R-hat | min ESS "
-             "bulk/tail | top families (capability at C_ref, P(best)) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "bulk/tail | rho | top families (capability at C_ref, P(best)) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['dims']} | {r['anchors'] or '-'} | {r['seed']} | {r['rows']} | "
               f"{r['seconds']} | {r['divergences']} | {r['max_rhat']} | "
-              f"{r['min_ess_bulk']}/{r['min_ess_tail']} | {'; '.join(r['top_families'])} |"
+              f"{r['min_ess_bulk']}/{r['min_ess_tail']} | "
+              f"{'-' if r.get('line_correlation') is None else r['line_correlation']} | "
+              f"{'; '.join(r['top_families'])} |"
               for r in records]
     (out / "capabilities_obsscaling.md").write_text("\n".join(lines) + "\n")
     print(json.dumps(record, indent=1))

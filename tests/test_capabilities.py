@@ -215,3 +215,47 @@ def test_refits_are_counted_and_explained(simulated):
     assert all("divergences, max R-hat" in line for line in d.history)
     with pytest.raises(ValueError, match="refits must be a whole number"):
         Capabilities().fit(scores, refits=-1)
+
+
+@pytest.mark.parametrize("correlated", [True, False])
+def test_family_lines_by_hand(correlated):
+    """The families' intercepts and slopes in the model at a random point equal
+    ``a = tau_a u`` and ``b = 1 + tau_b (rho u + sqrt(1 - rho^2) z)`` computed from the
+    point's ``u``, ``z``, spreads and ``rho`` (rel 1e-9; ``rho = 0`` with
+    ``line_correlation=False``), and ``rho`` is not 0 at the point (so a model that ignored
+    it would fail)."""
+    from bayescale.capabilities import build_capability_model
+
+    rng = np.random.default_rng(seed_for(53))
+    spec = Capabilities(line_correlation=correlated)
+    scores, _ = spec.simulate(design(rng), truth(rng), seed=seed_for(54))
+    model = build_capability_model(spec, spec.encode(scores))
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    names = ["intercept_z", "slope_z", "tau_intercept", "tau_slope", "intercept_by_family",
+             "slope_by_family", *(["line_correlation"] if correlated else [])]
+    graphs = model.replace_rvs_by_values([model[n] for n in names])
+    values = dict(zip(names, model.compile_fn(graphs, inputs=model.value_vars,
+                                              on_unused_input="ignore")(point), strict=True))
+    u, z = values["intercept_z"].T, values["slope_z"].T
+    rho = values["line_correlation"] if correlated else 0.0
+    assert not correlated or abs(rho[0]) > 0.05
+    np.testing.assert_allclose(values["intercept_by_family"], values["tau_intercept"] * u,
+                               rtol=1e-9)
+    np.testing.assert_allclose(
+        values["slope_by_family"],
+        1.0 + values["tau_slope"] * (rho * u + np.sqrt(1 - rho ** 2) * z), rtol=1e-9)
+
+
+def test_new_families_lines_have_the_correlation():
+    """Lines drawn for new families (standard normal ``u``, ``z``; 200,000 draws) have
+    correlation ``rho`` between intercept and slope: within 0.01 (the sampling sd of a
+    correlation at this size is ``(1 - rho^2) / sqrt(n)`` < 0.0023) for rho = -0.6, 0, 0.4."""
+    from bayescale.capabilities import family_lines
+
+    rng = np.random.default_rng(seed_for(55))
+    for rho in (-0.6, 0.0, 0.4):
+        a, b = family_lines(1.3, 0.25, rho, 1.0, rng.standard_normal(200_000),
+                            rng.standard_normal(200_000))
+        assert np.corrcoef(a, b)[0, 1] == pytest.approx(rho, abs=0.01)
+        assert b.mean() == pytest.approx(1.0, abs=0.01) and b.std() == pytest.approx(0.25,
+                                                                                     rel=0.02)

@@ -113,3 +113,23 @@ def test_error_table_by_hand():
     assert t.loc["A", "mae"] == pytest.approx(0.05) and t.loc["A", "coverage"] == 1.0
     assert t.loc["B", "mae"] == pytest.approx(0.3) and t.loc["B", "coverage"] == 0.0
     assert t.loc["all", "n"] == 3 and t.loc["all", "coverage"] == pytest.approx(2 / 3)
+
+
+def test_leave_one_family_out_runs_every_forecaster_on_every_split():
+    """A forecaster that predicts its training mean: every held-out row comes back once per
+    forecaster, labelled with its family, and ``families`` limits the splits."""
+    data = scores_frame(families=3)
+
+    def train_mean(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+        m = train["accuracy"].mean()
+        return test.assign(point=m, lower=m - 0.1, upper=m + 0.1)
+
+    out = cb.leave_one_family_out(data, {"a": train_mean, "b": train_mean})
+    for family, train, test in cb.family_splits(data):
+        for name in ("a", "b"):
+            rows = out[(out.held_out == family) & (out.forecaster == name)]
+            assert sorted(rows.model) == sorted(test.model)
+            assert rows.point.eq(train.accuracy.mean()).all()
+    assert (out.seconds >= 0).all()
+    only = cb.leave_one_family_out(data, {"a": train_mean}, families=["f1"])
+    assert set(only.held_out) == {"f1"} and set(only.forecaster) == {"a"}
