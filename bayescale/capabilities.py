@@ -20,16 +20,23 @@ maps capabilities to accuracy
     p_mb = g_mb + (1 - g_mb) h_b sigmoid(eta_mb)
 
 with ``d_fb`` the family's own offset on the benchmark (``family_offsets=True``:
-``d_fb = tau_d_b w_fb``, zero-sum over families, partially pooled per benchmark: a code
-family scores above what its capability says on HumanEval, below on commonsense tasks; as in
-the crossed family x benchmark model and the family random effect of Cai, Maia Polo et al.
-2025), ``g`` its known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b``
-the share of the way from the floor to 1 it can reach (its ceiling; 1 unless
-``ceiling=True``: below 1 it trades against ``c_b`` wherever the scores do not saturate,
-which shows up as divergent transitions on the obsscaling table); the score is observed
-through a likelihood of :mod:`bayescale.likelihoods` on the benchmark's item count (Binomial,
-or Beta-Binomial with a precision ``kappa_b`` per benchmark for scores that vary beyond
-binomial noise).
+``d_f = r_f - L m_f``, ``r_fb = tau_d_b w_fb`` with ``w`` zero-sum over families, partially
+pooled per benchmark, and ``L m_f`` the weighted least-squares fit of ``r_f`` on the
+loadings' columns, weights ``1 / tau_d_b^2``): a code family scores above what its
+capability says on HumanEval, below on commonsense tasks; as in the crossed family x
+benchmark model and the family random effect of Cai, Maia Polo et al. 2025. Offsets in
+proportion to the loadings are a change of the family's capability; left free they trade
+with it along a ridge (max R-hat 1.016-1.043 in leave-one-family-out fits of 4 x 500 draws
+on the obsscaling table). The fit removes that direction: ``sum_b lambda_bk d_fb / tau_d_b^2
+= 0`` for every family and dimension, the point of each ridge line where the offsets are
+smallest in units of their prior (an unweighted projection lets a code family's large
+HumanEval offset move its capability and so its scores on every benchmark). ``g`` is the
+benchmark's known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b`` the
+share of the way from the floor to 1 it can reach (its ceiling; 1 unless ``ceiling=True``:
+below 1 it trades against ``c_b`` wherever the scores do not saturate, which shows up as
+divergent transitions on the obsscaling table); the score is observed through a likelihood of
+:mod:`bayescale.likelihoods` on the benchmark's item count (Binomial, or Beta-Binomial with a
+precision ``kappa_b`` per benchmark for scores that vary beyond binomial noise).
 
 Identifiability: shifting, scaling or rotating ``s`` and undoing it in ``c`` and ``lambda``
 leaves every ``p`` unchanged. The constraints that remove this, stated once:
@@ -122,6 +129,18 @@ def family_lines(tau_intercept: Any, tau_slope: Any, correlation: Any, mean_slop
     dimension the two are correlated by ``rho`` (numbers, arrays or tensors)."""
     v = correlation * u + (1 - correlation ** 2) ** 0.5 * z
     return tau_intercept * u, mean_slope + tau_slope * v
+
+
+def offsets_beside_capability(raw: Any, loading: Any, scale: Any,
+                              inverse: Any = np.linalg.inv) -> Any:
+    """``d = raw - L m`` with ``m`` the weighted least-squares fit of each row of ``raw``
+    (..., families, benchmarks) on the loadings ``L`` (..., benchmarks, dims), weights
+    ``1 / scale^2`` (..., benchmarks): ``d = raw (I - W L (L'WL)^-1 L')``, so that
+    ``sum_b L_bk d_fb / scale_b^2 = 0``; ``inverse`` a batched matrix inverse
+    (``pt.linalg.inv`` for tensors)."""
+    weighted = loading / scale[..., :, None] ** 2
+    return raw - raw @ (weighted @ inverse(loading.swapaxes(-1, -2) @ weighted)
+                        @ loading.swapaxes(-1, -2))
 
 
 def log_score(floor: Any, headroom: Any, offset: Any, loading: Any, capability: Any) -> Any:
@@ -275,7 +294,9 @@ class Capabilities:
         ``intercept_by_family``, ``slope_by_family`` (families x dims, in the order of
         :meth:`encode`'s ``families``), ``sigma`` (dimension 1's; the others are 1),
         ``loadings`` (benchmarks x dims, in the encoded order: anchors first), ``offset``,
-        ``family_offset`` (families x benchmarks; with ``family_offsets=True``),
+        ``family_offset`` (families x benchmarks) and ``tau_family_offset`` (per
+        benchmark; with ``family_offsets=True``; the offsets' part along the loadings is
+        removed, as in the model),
         ``headroom`` (with ``ceiling=True``) and the likelihood's parameters (per
         benchmark). Returns the rows with the score and the capabilities drawn, (models,
         dims), in the encoded order of models."""
@@ -293,8 +314,10 @@ class Capabilities:
                       * rng.standard_normal((len(data.models), self.dims)))
         b, m = data.row_benchmark, data.row_model
         headroom = t.get("headroom", np.ones(len(data.benchmarks)))
-        family_offset = t.get("family_offset", np.zeros((len(data.families), len(
-            data.benchmarks))))
+        family_offset = (offsets_beside_capability(t["family_offset"], t["loadings"],
+                                                   t["tau_family_offset"])
+                         if "family_offset" in t else np.zeros((len(data.families), len(
+                             data.benchmarks))))
         log_p = log_score(data.floor, headroom[b], t["offset"][b] + family_offset[fam[m], b],
                           t["loadings"][b], capability[m])
         aux = {k: t[k][b] for k in self.lik.aux}
@@ -419,8 +442,10 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
         row_offset = offset[row_bench]
         if spec.family_offsets:
             w = pm.ZeroSumNormal("family_offset_z", sigma=1.0, dims=("benchmark", "family"))
-            d = pm.Deterministic("family_offset", (prior("tau_family_offset", dims="benchmark")
-                                                   [:, None] * w).T, dims=("family", "benchmark"))
+            tau_d = prior("tau_family_offset", dims="benchmark")
+            d = pm.Deterministic("family_offset", offsets_beside_capability(
+                (tau_d[:, None] * w).T, loading, tau_d, pt.linalg.inv),
+                dims=("family", "benchmark"))
             row_offset = row_offset + d[fam[row_model], row_bench]
         headroom = (pm.Deterministic("headroom", pm.math.sigmoid(
             prior("logit_headroom", dims="benchmark")), dims="benchmark") if spec.ceiling
@@ -488,6 +513,7 @@ class CapabilityFit:
         meta = {"kind": KIND, "spec": {
             "dims": self.spec.dims, "anchors": self.spec.anchors, "ceiling": self.spec.ceiling,
             "family_offsets": self.spec.family_offsets,
+            "offsets_beside_capability": True,
             "line_correlation": self.spec.line_correlation,
             "likelihood": self.spec.likelihood, "columns": dict(self.spec.columns),
             "priors": {k: v.to_dict() for k, v in self.spec.priors.items()}},
@@ -507,6 +533,11 @@ class CapabilityFit:
             raise FitFileError(f"{path} is not a latent-capability fit; load a scaling-law "
                                "fit with bayescale.load")
         spec = meta["spec"]
+        if spec.get("family_offsets") and not spec.get("offsets_beside_capability"):
+            raise FitFileError(f"{path} holds a fit whose family offsets were not yet made "
+                               "orthogonal to the loadings (bayescale before 2026-12-07); "
+                               "this version's predictions for new families would not match "
+                               "it: fit the scores again")
         spec = Capabilities(
             dims=spec["dims"], anchors=None if spec["anchors"] is None else tuple(
                 spec["anchors"]), ceiling=spec["ceiling"],
@@ -530,12 +561,13 @@ class CapabilityFit:
     def summary(self, var_names: Sequence[str] | None = None, ci_prob: float | None = None
                 ) -> pd.DataFrame:
         """arviz-stats summary of the named variables (default: the benchmarks' loadings,
-        offsets, headrooms and precisions, and the families' spreads)."""
+        offsets, headrooms and precisions, and the families' spreads and line correlation)."""
         from arviz_stats import summary
 
         if var_names is None:
             var_names = [v for v in ("loadings", "offset", "headroom", *self.spec.lik.aux,
-                                     "sigma", "tau_intercept", "tau_slope")
+                                     "sigma", "tau_intercept", "tau_slope",
+                                     "line_correlation")
                          if v in self.posterior]
         return summary(self.idata, var_names=list(var_names), ci_prob=ci_prob)
 
@@ -645,19 +677,20 @@ class CapabilityFit:
                         rng: np.random.Generator) -> np.ndarray:
         """``d_fb`` draws (samples, rows), 0 without ``family_offsets``; a family not in the
         fit draws its own from the population (one per family, benchmark and draw)."""
-        samples = self._flat("sigma").shape[0]
         if not self.spec.family_offsets:
             return np.zeros((1, len(df)))
         d = self._flat("family_offset")                      # (samples, families, benchmarks)
         tau = self._flat("tau_family_offset")                # (samples, benchmarks)
         family = self._row_families(df)
-        out = np.empty((samples, len(df)))
+        out = np.empty((d.shape[0], len(df)))
         for f in family.unique():
             rows = np.flatnonzero((family == f).to_numpy())
             if f in self.data.families:
                 by_bench = d[:, self.data.families.index(f), :]
             else:
-                by_bench = tau * rng.standard_normal(tau.shape)
+                by_bench = offsets_beside_capability(
+                    (tau * rng.standard_normal(tau.shape))[:, None, :],
+                    self._flat("loadings"), tau)[:, 0, :]
             out[:, rows] = by_bench[:, bench[rows]]
         return out
 

@@ -29,6 +29,7 @@ PROB = 0.9
 
 def main() -> None:
     from capabilities_lofo import describe, table_markdown
+    from results_io import write_csv
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
@@ -71,9 +72,7 @@ def main() -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     suffix = "" if args.dims == 1 else f"_k{args.dims}"
     path = out_dir / f"capabilities_heldout_v2{suffix}.csv"
-    tmp = path.with_suffix(".tmp")
-    done[[c for c in keep if c in done]].to_csv(tmp, index=False)
-    tmp.replace(path)
+    write_csv(done[[c for c in keep if c in done]], path)
     text = (f"# Held-out leaderboard-v2 tasks from the 8 main benchmarks ({platform.machine()})"
             f"\n\n{done['model'].nunique()} models, {args.folds} folds (seed {args.seed}), "
             f"latent K = {args.dims}, target_accept {args.target_accept}; 90% intervals for the "

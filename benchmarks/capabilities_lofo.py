@@ -6,7 +6,8 @@ For each family with >= 3 models (a compute estimate and no flag), fit on every 
 plus the family's smallest model and predict its other models' 8 benchmark scores
 (:func:`bayescale.capability_backtest.leave_one_family_out`). Forecasters: the latent model
 (``Capabilities()``, K = 1; ``latent_offsets``: with ``family_offsets=True``;
-``latent_level``: the families' slope spread held near 0 by its prior), Ruan et al.'s
+``latent_level``: the families' slope spread held near 0 by its prior; ``latent_on_line``:
+a model's spread off its family's line held near 0), Ruan et al.'s
 PCA + sigmoid (3 components, 200 family bootstraps) and the crossed family x benchmark sigmoid
 (bayescale's per-benchmark model). Each
 held-out family's forecasts are appended to ``benchmarks/results/capabilities_lofo.csv`` as
@@ -22,6 +23,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+from results_io import write_csv
 
 import bayescale as bs
 from bayescale import capability_backtest as cb
@@ -31,6 +33,9 @@ PROB = 0.9
 #: ``latent_level``: families differ (almost) only in level, like the crossed model's
 #: family effect: their slopes' spread held near 0 by its prior
 LEVEL_ONLY = bs.Prior("HalfNormal", sigma=0.05)
+#: ``latent_on_line``: a family's models lie (almost) on its line, as in the crossed model:
+#: the spread of a model off its family's line held near 0 by its prior
+ON_LINE = bs.Prior("HalfNormal", sigma=0.05)
 
 
 def table_markdown(forecasts: pd.DataFrame) -> str:
@@ -77,6 +82,9 @@ def main() -> None:
         "latent_level": lambda: cb.latent_forecaster(
             bs.Capabilities(columns=COLUMNS, priors={"tau_slope": LEVEL_ONLY}), prob=PROB,
             seed=args.seed, **sampling),
+        "latent_on_line": lambda: cb.latent_forecaster(
+            bs.Capabilities(columns=COLUMNS, priors={"sigma": ON_LINE}), prob=PROB,
+            seed=args.seed, **sampling),
         "pca": lambda: cb.pca_forecaster(bs.PCAScaling(columns=COLUMNS), prob=PROB,
                                          seed=args.seed),
         "crossed": lambda: cb.crossed_forecaster(prob=PROB, seed=args.seed, columns=COLUMNS,
@@ -98,12 +106,10 @@ def main() -> None:
                         "point", "lower", "upper", "seconds",
                         *(c for c in ("divergences", "max_rhat") if c in frame)]
                 done = pd.concat([done, frame[keep]], ignore_index=True)
-                tmp = path.with_suffix(".tmp")
-                done.to_csv(tmp, index=False)
-                tmp.replace(path)
+                write_csv(done, path)
                 print(f"{split[0]} {describe(frame)}", flush=True)
-    present = [n for n in ("latent", "latent_offsets", "latent_level", "pca", "crossed",
-                           "latent_uncorrelated")
+    present = [n for n in ("latent", "latent_offsets", "latent_level", "latent_on_line", "pca",
+                           "crossed", "latent_uncorrelated")
                if n in set(done["forecaster"])]
     done["forecaster"] = pd.Categorical(done["forecaster"], categories=present)
     text = (f"# Leave one family out, obsscaling main table ({platform.machine()})\n\n"

@@ -83,6 +83,8 @@ COLUMNS = ["dataset", "unit", "link", "origin", "n_train", "divergences", "Q", "
 
 
 def main() -> None:
+    from results_io import write_csv
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", nargs="*", default=None, help="data sets to (re)compute")
@@ -104,9 +106,7 @@ def main() -> None:
     if args.only is not None and out.exists():
         old = pd.read_csv(out)
         table = pd.concat([old[~old["dataset"].isin(args.only)], table], ignore_index=True)
-    tmp = out.with_suffix(".tmp")
-    table.to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(out)
+    write_csv(table, out, float_format="%.10g")
     print(f"{len(table)} blocks from {table['dataset'].nunique()} data sets, "
           f"{time.perf_counter() - start:.0f} s -> {out}", file=sys.stderr)
 

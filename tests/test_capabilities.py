@@ -160,6 +160,29 @@ def test_a_saved_fit_loads_with_the_same_draws_and_predictions(simulated, tmp_pa
         bs.load(path)
 
 
+def test_a_fit_saved_before_the_offsets_were_projected_is_refused(simulated, tmp_path):
+    """A fit with family offsets saved before they were made orthogonal to the loadings
+    (no ``offsets_beside_capability`` in its metadata) is refused with the reason: this
+    version would draw a new family's offsets differently; the file is left as it was."""
+    import dataclasses
+    import json
+
+    from bayescale.io import ATTR, read_tree, write_tree
+
+    _, _, _, fit = simulated
+    with_offsets = dataclasses.replace(fit, spec=Capabilities(family_offsets=True))
+    path = with_offsets.save(tmp_path / "cap.nc")
+    assert bs.CapabilityFit.load(path).spec.family_offsets
+    tree, meta = read_tree(path)
+    del meta["spec"]["offsets_beside_capability"]
+    tree.attrs[ATTR] = json.dumps(meta)
+    write_tree(tree, path, overwrite=True)
+    before = path.read_bytes()
+    with pytest.raises(FitFileError, match="not yet made orthogonal to the loadings"):
+        bs.CapabilityFit.load(path)
+    assert path.read_bytes() == before
+
+
 def test_loo_scores_every_row(simulated):
     """PSIS-LOO of a capability fit: one pointwise elpd per score, summing to the total, and
     the pointwise log-likelihood is that of the model's observed scores."""
@@ -170,6 +193,17 @@ def test_loo_scores_every_row(simulated):
     assert result.elpd == pytest.approx(pointwise.sum())
     ll = fit.log_likelihood()[fit.spec.lik.observed_name]
     assert ll.shape[-1] == len(scores) and np.all(ll.values <= 0)
+
+
+def test_summary_lists_the_population_parameters(simulated):
+    """The default summary has a row per benchmark loading and the families' spreads and
+    line correlation (the default model estimates it), with R-hat and ESS."""
+    _, _, _, fit = simulated
+    table = fit.summary()
+    names = set(table.index)
+    assert {f"loadings[{b}, s1]" for b in fit.data.benchmarks} <= names
+    assert {"sigma", "tau_intercept[s1]", "tau_slope[s1]", "line_correlation[s1]"} <= names
+    assert {"r_hat", "ess_bulk"} <= set(table.columns)
 
 
 def test_family_offsets_enter_the_likelihood_once():
@@ -183,7 +217,8 @@ def test_family_offsets_enter_the_likelihood_once():
 
     rng = np.random.default_rng(seed_for(51))
     spec = Capabilities(family_offsets=True)
-    true = truth(rng) | {"family_offset": rng.normal(0, 0.3, (FAMILIES, len(BENCHMARKS)))}
+    true = truth(rng) | {"family_offset": rng.normal(0, 0.3, (FAMILIES, len(BENCHMARKS))),
+                         "tau_family_offset": np.full(len(BENCHMARKS), 0.3)}
     scores, _ = spec.simulate(design(rng), true, seed=seed_for(52))
     data = spec.encode(scores)
     model = build_capability_model(spec, data)
@@ -205,6 +240,38 @@ def test_family_offsets_enter_the_likelihood_once():
     with_offsets = values["offset"][b] + values["family_offset"][data.model_family[m], b]
     assert got == pytest.approx(density(with_offsets), rel=1e-9)
     assert abs(got - density(values["offset"][b])) > 1.0
+
+
+@pytest.mark.parametrize("dims", [1, 2])
+def test_family_offsets_lie_beside_the_capabilities(dims):
+    """The model's family offsets at a random point have no part along the loadings in the
+    metric of their prior (``sum_b lambda_bk d_fb / tau_b^2 = 0``) and sum to 0 over the
+    families (abs 1e-9: float error is ~1e-14, the offsets ~1); on a batch of draws
+    ``offsets_beside_capability`` equals the weighted least-squares residual computed draw
+    by draw with ``lstsq``."""
+    from bayescale.capabilities import build_capability_model, offsets_beside_capability
+
+    rng = np.random.default_rng(seed_for(53))
+    spec = Capabilities(dims=dims, family_offsets=True)
+    data = spec.encode(design(rng).assign(accuracy=0.5))
+    model = build_capability_model(spec, data)
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    graphs = model.replace_rvs_by_values(
+        [model["family_offset"], model["loadings"], model["tau_family_offset"]])
+    d, loading, tau = model.compile_fn(graphs, inputs=model.value_vars,
+                                       on_unused_input="ignore")(point)
+    assert np.abs(d).max() > 0.1 and np.ptp(tau) > 0.01
+    np.testing.assert_allclose(d @ (loading / tau[:, None] ** 2), 0.0, atol=1e-9)
+    np.testing.assert_allclose(d.sum(axis=0), 0.0, atol=1e-9)
+
+    raw = rng.normal(size=(3, 5, 6))
+    loadings = rng.normal(size=(3, 6, dims))
+    scale = rng.uniform(0.1, 2.0, size=(3, 6))
+    got = offsets_beside_capability(raw, loadings, scale)
+    for i in range(3):
+        root = 1 / scale[i][:, None]
+        coef = np.linalg.lstsq(root * loadings[i], root * raw[i].T, rcond=None)[0]
+        np.testing.assert_allclose(got[i], raw[i] - (loadings[i] @ coef).T, atol=1e-12)
 
 
 def test_refits_are_counted_and_explained(simulated):
