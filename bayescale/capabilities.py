@@ -307,6 +307,11 @@ class Capabilities:
         df[self.column("score")] = 0.5          # a placeholder the encoding checks
         data = self.encode(df)
         t = {k: np.asarray(v, dtype=float) for k, v in truth.items()}
+        needed = ["intercept_by_family", "slope_by_family", "sigma", "loadings", "offset",
+                  *self.lik.aux, *(["tau_family_offset"] if "family_offset" in t else [])]
+        missing = [k for k in needed if k not in t]
+        if missing:
+            raise ValueError(f"truth lacks {missing}; simulating these scores needs {needed}")
         fam = data.model_family
         capability = (t["intercept_by_family"][fam]
                       + t["slope_by_family"][fam] * data.log_compute[:, None]

@@ -137,6 +137,9 @@ def test_a_model_spec_that_cannot_work_is_refused():
     scores = design(np.random.default_rng(0)).assign(accuracy=0.5)
     with pytest.raises(bs.DataError, match=r"anchors \['Z'\]"):
         Capabilities(dims=2, anchors=("Z",)).encode(scores)
+    offsets = truth(np.random.default_rng(0)) | {"family_offset": np.zeros((FAMILIES, 6))}
+    with pytest.raises(ValueError, match=r"truth lacks \['tau_family_offset'\]"):
+        Capabilities(family_offsets=True).simulate(scores, offsets)
 
 
 @pytest.mark.parametrize("suffix", [".nc", ".zarr"])
