@@ -139,8 +139,8 @@ def offsets_beside_capability(raw: Any, loading: Any, scale: Any,
     ``sum_b L_bk d_fb / scale_b^2 = 0``; ``inverse`` a batched matrix inverse
     (``pt.linalg.inv`` for tensors)."""
     weighted = loading / scale[..., :, None] ** 2
-    return raw - raw @ (weighted @ inverse(loading.swapaxes(-1, -2) @ weighted)
-                        @ loading.swapaxes(-1, -2))
+    transposed = loading.swapaxes(-1, -2)
+    return raw - raw @ (weighted @ inverse(transposed @ weighted) @ transposed)
 
 
 def log_score(floor: Any, headroom: Any, offset: Any, loading: Any, capability: Any) -> Any:
@@ -686,6 +686,7 @@ class CapabilityFit:
             return np.zeros((1, len(df)))
         d = self._flat("family_offset")                      # (samples, families, benchmarks)
         tau = self._flat("tau_family_offset")                # (samples, benchmarks)
+        loadings = self._flat("loadings")                    # (samples, benchmarks, dims)
         family = self._row_families(df)
         out = np.empty((d.shape[0], len(df)))
         for f in family.unique():
@@ -694,8 +695,7 @@ class CapabilityFit:
                 by_bench = d[:, self.data.families.index(f), :]
             else:
                 by_bench = offsets_beside_capability(
-                    (tau * rng.standard_normal(tau.shape))[:, None, :],
-                    self._flat("loadings"), tau)[:, 0, :]
+                    (tau * rng.standard_normal(tau.shape))[:, None, :], loadings, tau)[:, 0, :]
             out[:, rows] = by_bench[:, bench[rows]]
         return out
 
