@@ -32,9 +32,13 @@ on the obsscaling table). The fit removes that direction: ``sum_b lambda_bk d_fb
 smallest in units of their prior (an unweighted projection lets a code family's large
 HumanEval offset move its capability and so its scores on every benchmark). ``g`` is the
 benchmark's known floor (chance level, a data column; 0 for open-ended tasks) and ``h_b`` the
-share of the way from the floor to 1 it can reach (its ceiling; 1 unless ``ceiling=True``:
-below 1 it trades against ``c_b`` wherever the scores do not saturate, which shows up as
-divergent transitions on the obsscaling table); the score is observed through a likelihood of
+share of the way from the floor to 1 it can reach (its ceiling; 1 unless ``ceiling=True``).
+Far below the ceiling ``p - g ~ (1 - g) exp(c_b + log h_b + lambda s)``: only ``c_b + log h_b``
+is seen there, so with a ceiling the model samples that low-end logit and ``h_b`` in place of
+``c_b`` (``c_b`` then follows), and ``h_b`` is left to the top of the curve (on the obsscaling
+table, one seed each: 6 divergent transitions after the automatic refit instead of 35, the
+same posterior of ``h``; not yet 0, so ``ceiling=False`` stays the default); the score is
+observed through a likelihood of
 :mod:`bayescale.likelihoods` on the benchmark's item count (Binomial, or Beta-Binomial with a
 precision ``kappa_b`` per benchmark for scores that vary beyond binomial noise).
 
@@ -443,7 +447,15 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
             loading = pt.set_subtensor(loading[np.nonzero(positive)], pt.exp(
                 prior("log_anchor_loading", dims="anchor")))
         loading = pm.Deterministic("loadings", loading, dims=("benchmark", "capability"))
-        offset = prior("offset", dims="benchmark")
+        headroom = (pm.Deterministic("headroom", pm.math.sigmoid(
+            prior("logit_headroom", dims="benchmark")), dims="benchmark") if spec.ceiling
+            else pt.ones(n_bench))
+        # with a ceiling, c_b + log h_b is the low end's logit (p - g ~ (1 - g) e^(c + log h
+        # + lambda s) far below the ceiling): sampled in its place it leaves h_b to the top of
+        # the curve instead of trading with c_b wherever the scores do not saturate
+        offset = (pm.Deterministic("offset", spec.prior("offset").create(
+            "offset_low_end", dims="benchmark") - pt.log(headroom), dims="benchmark")
+            if spec.ceiling else prior("offset", dims="benchmark"))
         row_offset = offset[row_bench]
         if spec.family_offsets:
             w = pm.ZeroSumNormal("family_offset_z", sigma=1.0, dims=("benchmark", "family"))
@@ -452,9 +464,6 @@ def build_capability_model(spec: Capabilities, data: CapabilityData) -> Any:
                 (tau_d[:, None] * w).T, loading, tau_d, pt.linalg.inv),
                 dims=("family", "benchmark"))
             row_offset = row_offset + d[fam[row_model], row_bench]
-        headroom = (pm.Deterministic("headroom", pm.math.sigmoid(
-            prior("logit_headroom", dims="benchmark")), dims="benchmark") if spec.ceiling
-            else pt.ones(n_bench))
         aux = {}
         for name, par in lik.aux.items():   # one per benchmark (kappa)
             raw = par.default_prior(DataScale(0.5, 0.5, 0.5)).create(
@@ -583,11 +592,12 @@ class CapabilityFit:
         family and compute for a model not in it; items for a new observation).
 
         A model of the fit uses its capability draws; a new model of a known family
-        ``s = a_f + b_f x + sigma e``; a model of a family not in the fit draws the family's
-        intercept and slope from the population (one draw per new family and posterior draw,
-        shared by its rows). Summary columns ``curve_*`` (the mean score ``p``) and ``obs_*``
-        (a new observation: successes / items, NaN without an items column); ``kind="draws"``
-        gives the ``p`` draws, (samples, rows)."""
+        ``s = a_f + b_f x + sigma e`` (``e`` drawn once per model and posterior draw, shared
+        by its rows; a row without a model name is a model of its own); a model of a family
+        not in the fit draws the family's intercept and slope from the population (one draw
+        per new family and posterior draw, shared by its rows). Summary columns ``curve_*``
+        (the mean score ``p``) and ``obs_*`` (a new observation: successes / items, NaN
+        without an items column); ``kind="draws"`` gives the ``p`` draws, (samples, rows)."""
         probs = ci_probs(ci_prob)
         df = as_frame(rows)
         col = self.spec.column
@@ -653,10 +663,23 @@ class CapabilityFit:
                         self.spec.mean_slope, rng.standard_normal((samples, k)),
                         rng.standard_normal((samples, k)))
             sigma = self.spec.spreads(self._flat("sigma").reshape(-1, 1))
-            rows = np.flatnonzero(~in_fit)
-            for j, (f, xj) in enumerate(zip(family, x, strict=True)):
-                a_f, b_f = lines[f]
-                out[:, rows[j]] = a_f + b_f * xj + sigma * rng.standard_normal((samples, k))
+            # one capability draw per new model, shared by its rows (its benchmarks); rows
+            # without a model name are a model each of their family and compute
+            names = model[~in_fit].to_numpy()
+            named = pd.DataFrame({"model": names, "x": x}).dropna(subset=["model"])
+            mixed = named.groupby("model")["x"].nunique()
+            if (mixed > 1).any():
+                raise DataError(f"models {sorted(mixed.index[mixed > 1])} have more than one "
+                                f"'{col('compute')}' in the rows to predict; a model has one "
+                                f"training compute")
+            keys = [(f, xj) if name is None else name
+                    for name, f, xj in zip(names, family, x, strict=True)]
+            drawn: dict[Any, np.ndarray] = {}
+            for row, key, f, xj in zip(np.flatnonzero(~in_fit), keys, family, x, strict=True):
+                if key not in drawn:
+                    a_f, b_f = lines[f]
+                    drawn[key] = a_f + b_f * xj + sigma * rng.standard_normal((samples, k))
+                out[:, row] = drawn[key]
         return out
 
     def _models_in_fit(self, df: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:

@@ -6,6 +6,7 @@ For each family with >= 3 models (a compute estimate and no flag), fit on every 
 plus the family's smallest model and predict its other models' 8 benchmark scores
 (:func:`bayescale.capability_backtest.leave_one_family_out`). Forecasters: the latent model
 (``Capabilities()``, K = 1; ``latent_offsets``: with ``family_offsets=True``;
+``latent_ceiling``, ``latent_offsets_ceiling``: with ``ceiling=True``, alone or with offsets;
 ``latent_level``: the families' slope spread held near 0 by its prior; ``latent_on_line``:
 a model's spread off its family's line held near 0), Ruan et al.'s
 PCA + sigmoid (3 components, 200 family bootstraps) and the crossed family x benchmark sigmoid
@@ -23,7 +24,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-from results_io import write_csv
+from results_io import write_csv, write_text
 
 import bayescale as bs
 from bayescale import capability_backtest as cb
@@ -79,6 +80,12 @@ def main() -> None:
         "latent_offsets": lambda: cb.latent_forecaster(
             bs.Capabilities(columns=COLUMNS, family_offsets=True), prob=PROB, seed=args.seed,
             **sampling),
+        "latent_ceiling": lambda: cb.latent_forecaster(
+            bs.Capabilities(columns=COLUMNS, ceiling=True), prob=PROB, seed=args.seed,
+            **sampling),
+        "latent_offsets_ceiling": lambda: cb.latent_forecaster(
+            bs.Capabilities(columns=COLUMNS, family_offsets=True, ceiling=True), prob=PROB,
+            seed=args.seed, **sampling),
         "latent_level": lambda: cb.latent_forecaster(
             bs.Capabilities(columns=COLUMNS, priors={"tau_slope": LEVEL_ONLY}), prob=PROB,
             seed=args.seed, **sampling),
@@ -108,7 +115,8 @@ def main() -> None:
                 done = pd.concat([done, frame[keep]], ignore_index=True)
                 write_csv(done, path)
                 print(f"{split[0]} {describe(frame)}", flush=True)
-    present = [n for n in ("latent", "latent_offsets", "latent_level", "latent_on_line", "pca",
+    present = [n for n in ("latent", "latent_offsets", "latent_ceiling",
+                           "latent_offsets_ceiling", "latent_level", "latent_on_line", "pca",
                            "crossed", "latent_uncorrelated")
                if n in set(done["forecaster"])]
     done["forecaster"] = pd.Categorical(done["forecaster"], categories=present)
@@ -116,7 +124,7 @@ def main() -> None:
             f"{done['held_out'].nunique()} held-out families, {len(done) // len(present)} "
             f"held-out scores per forecaster; 90% intervals for the observed score.\n\n"
             + table_markdown(done.sort_values("forecaster")) + "\n")
-    (out / "capabilities_lofo.md").write_text(text)
+    write_text(text, out / "capabilities_lofo.md")
     print(text)
 
 

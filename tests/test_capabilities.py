@@ -277,6 +277,85 @@ def test_family_offsets_lie_beside_the_capabilities(dims):
         np.testing.assert_allclose(got[i], raw[i] - (loadings[i] @ coef).T, atol=1e-12)
 
 
+def test_a_ceiling_leaves_the_low_end_of_the_curve_alone():
+    """With ``ceiling=True`` the model samples the low end's logit ``c_b + log h_b``: at a
+    random point the offset is that minus ``log h_b``, and far below the ceiling a score's
+    log-probability moves with the headroom by less than 1e-6 (it is ``log(1 - g) + c +
+    log h + lambda s`` there, up to ``e^eta``: eta < -15 here), while near the top it moves by
+    ``log`` of the headrooms' ratio (at eta = 28.5 within 1e-6 of the ceiling)."""
+    from bayescale.capabilities import build_capability_model
+
+    rng = np.random.default_rng(seed_for(59))
+    spec = Capabilities(ceiling=True)
+    data = spec.encode(design(rng).assign(accuracy=0.5))
+    model = build_capability_model(spec, data)
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in model.initial_point().items()}
+    graphs = model.replace_rvs_by_values([model["offset"], model["headroom"]])
+    offset, headroom = model.compile_fn(graphs, inputs=model.value_vars,
+                                        on_unused_input="ignore")(point)
+    np.testing.assert_allclose(offset, point["offset_low_end"] - np.log(headroom), rtol=1e-12)
+    assert np.ptp(headroom) > 0.01
+
+    def log_p(low_end: float, h: float, capability: float) -> float:
+        return float(log_score(0.25, h, low_end - np.log(h), np.ones(1),
+                               np.array([capability])).eval())
+
+    for h in (0.6, 0.9):
+        assert abs(log_p(-2.0, h, -20.0) - log_p(-2.0, 1.0, -20.0)) < 1e-6
+    assert log_p(-2.0, 0.6, 30.0) == pytest.approx(np.log(0.25 + 0.75 * 0.6), abs=1e-6)
+
+
+def test_a_new_familys_offsets_and_capability_are_drawn_as_the_model_says():
+    """``predict`` for a model of a family not in the fit, at one fixed parameter value
+    repeated over 40,000 draws, K = 1, family offsets on. From the 6 scores' logits
+    ``eta_b = c_b + d_b + lambda_b s`` the constraint ``sum_b lambda_b d_b / tau_b^2 = 0``
+    gives back ``s`` and ``d``. Then, within 5% (the sampling sd of a variance from 40,000
+    draws is 0.7%): ``Var s = tau_a^2 + 2 x rho tau_a tau_b + x^2 tau_b^2 + sigma^2`` = 1.23
+    (offsets left unprojected add 1 / sum(lambda^2 / tau^2) = 0.11 to it), ``E s = x`` (abs
+    0.02; sd of the mean 0.006), and ``Var d_b = tau_b^2 - lambda_b^2 / sum(lambda^2 /
+    tau^2)`` (a capability drawn per row instead of per model adds about sigma^2 lambda_b^2,
+    more than doubling it)."""
+    import xarray as xr
+
+    from bayescale.capabilities import CapabilityFit
+
+    rng = np.random.default_rng(seed_for(61))
+    spec = Capabilities(family_offsets=True)
+    data = spec.encode(design(rng).assign(accuracy=0.5))
+    n, fams, bench = 40_000, len(data.families), len(data.benchmarks)
+    loading = LOADINGS[[BENCHMARKS.index(b) for b in data.benchmarks]]
+    tau_d = rng.uniform(0.3, 0.5, bench)
+    fixed = {"sigma": ((), 1.0), "tau_intercept": (("capability",), [0.5]),
+             "tau_slope": (("capability",), [0.2]), "line_correlation": (("capability",), [-0.3]),
+             "offset": (("benchmark",), OFFSETS[:bench]),
+             "loadings": (("benchmark", "capability"), loading),
+             "tau_family_offset": (("benchmark",), tau_d),
+             "family_offset": (("family", "benchmark"), np.zeros((fams, bench))),
+             "intercept_by_family": (("family", "capability"), np.zeros((fams, 1))),
+             "slope_by_family": (("family", "capability"), np.ones((fams, 1))),
+             "capability_value": (("model", "capability"), np.zeros((len(data.models), 1)))}
+    posterior = xr.Dataset({k: (("chain", "draw", *d), np.broadcast_to(
+        np.asarray(v, float), (1, n, *np.shape(v)))) for k, (d, v) in fixed.items()})
+    fit = CapabilityFit(spec=spec, data=data, idata=xr.DataTree.from_dict(
+        {"posterior": posterior}), diagnostics=None)
+    x = 1.0
+    rows = pd.DataFrame({"model": "new", "family": "never seen", "benchmark": data.benchmarks,
+                         "C": np.exp(data.log_ref + x),
+                         "chance": [CHANCE[b] for b in data.benchmarks]})
+    p = fit.predict(rows, kind="draws", seed=seed_for(62))
+    g = rows["chance"].to_numpy()
+    u = (p - g) / (1 - g)
+    eta = np.log(u) - np.log1p(-u) - OFFSETS[:bench]
+    lam, weight = loading[:, 0], 1 / tau_d ** 2
+    s = eta @ (lam * weight) / (lam ** 2 * weight).sum()
+    d = eta - s[:, None] * lam
+    var_s = 0.5 ** 2 + 2 * x * -0.3 * 0.5 * 0.2 + x ** 2 * 0.2 ** 2 + 1.0 ** 2
+    assert s.var() == pytest.approx(var_s, rel=0.05)
+    assert s.mean() == pytest.approx(x, abs=0.02)
+    np.testing.assert_allclose(d.var(axis=0), tau_d ** 2 - lam ** 2 / (lam ** 2 * weight).sum(),
+                               rtol=0.05)
+
+
 def test_refits_are_counted_and_explained(simulated):
     """Each discarded run is one line of ``history`` (what it showed); refits is checked."""
     _, _, scores, fit = simulated
