@@ -314,7 +314,7 @@ def test_a_new_familys_offsets_and_capability_are_drawn_as_the_model_says():
     (offsets left unprojected add 1 / sum(lambda^2 / tau^2) = 0.11 to it), ``E s = x`` (abs
     0.02; sd of the mean 0.006), and ``Var d_b = tau_b^2 - lambda_b^2 / sum(lambda^2 /
     tau^2)`` (a capability drawn per row instead of per model adds about sigma^2 lambda_b^2,
-    more than doubling it)."""
+    more than doubling it). Rows of one new model with two computes are refused by name."""
     import xarray as xr
 
     from bayescale.capabilities import CapabilityFit
@@ -354,6 +354,8 @@ def test_a_new_familys_offsets_and_capability_are_drawn_as_the_model_says():
     assert s.mean() == pytest.approx(x, abs=0.02)
     np.testing.assert_allclose(d.var(axis=0), tau_d ** 2 - lam ** 2 / (lam ** 2 * weight).sum(),
                                rtol=0.05)
+    with pytest.raises(bs.DataError, match=r"models \['new'\] have more than one 'C'"):
+        fit.predict(rows.assign(C=np.exp(data.log_ref + np.arange(bench))))
 
 
 def test_refits_are_counted_and_explained(simulated):
