@@ -85,6 +85,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import pytensor.tensor as pt
+import xarray as xr
 
 from ._validate import (
     DataError,
@@ -566,6 +567,12 @@ class CapabilityFit:
         diag = meta["diagnostics"]
         diagnostics = Diagnostics(**{k: tuple(v) if isinstance(v, list) else v
                                      for k, v in diag.items()})
+        posterior = tree["posterior"].dataset
+        if spec.ceiling and "offset_low_end" not in posterior:
+            # saved before the low end's logit was sampled (2026-12-08): the same quantity,
+            # derived in memory (the file is not touched) for the model's log-likelihood
+            tree["posterior"] = xr.DataTree(posterior.assign(
+                offset_low_end=posterior["offset"] + np.log(posterior["headroom"])))
         return cls(spec=spec, data=data, idata=tree, diagnostics=diagnostics)
 
     def _flat(self, name: str) -> np.ndarray:
@@ -593,11 +600,12 @@ class CapabilityFit:
 
         A model of the fit uses its capability draws; a new model of a known family
         ``s = a_f + b_f x + sigma e`` (``e`` drawn once per model and posterior draw, shared
-        by its rows; a row without a model name is a model of its own); a model of a family
-        not in the fit draws the family's intercept and slope from the population (one draw
-        per new family and posterior draw, shared by its rows). Summary columns ``curve_*``
-        (the mean score ``p``) and ``obs_*`` (a new observation: successes / items, NaN
-        without an items column); ``kind="draws"`` gives the ``p`` draws, (samples, rows)."""
+        by its rows; rows without a model name are one model per family and compute); a
+        model of a family not in the fit draws the family's intercept and slope from the
+        population (one draw per new family and posterior draw, shared by its rows).
+        Summary columns ``curve_*`` (the mean score ``p``) and ``obs_*`` (a new observation:
+        successes / items, NaN without an items column); ``kind="draws"`` gives the ``p``
+        draws, (samples, rows)."""
         probs = ci_probs(ci_prob)
         df = as_frame(rows)
         col = self.spec.column

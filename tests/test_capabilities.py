@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 
 import bayescale as bs
 from bayescale.capabilities import Capabilities, log_score
@@ -183,6 +184,32 @@ def test_a_fit_saved_before_the_offsets_were_projected_is_refused(simulated, tmp
     before = path.read_bytes()
     with pytest.raises(FitFileError, match="not yet made orthogonal to the loadings"):
         bs.CapabilityFit.load(path)
+    assert path.read_bytes() == before
+
+
+def test_a_ceiling_fit_saved_before_the_low_end_was_sampled_still_scores(simulated,
+                                                                          tmp_path):
+    """A ``ceiling=True`` fit saved when the model sampled the offset itself (no
+    ``offset_low_end`` in its draws) loads with ``offset_low_end = offset + log h`` derived
+    in memory: its pointwise log-likelihood equals that of the same draws with the value
+    supplied by hand (rtol 1e-10), and the file is left as it was."""
+    _, _, _, fit = simulated
+    posterior = fit.posterior
+    logit_h = xr.full_like(posterior["offset"], 2.0)
+    old = posterior.assign(logit_headroom=logit_h, headroom=1 / (1 + np.exp(-logit_h)))
+    spec = Capabilities(ceiling=True)
+    saved = bs.CapabilityFit(spec=spec, data=fit.data, diagnostics=fit.diagnostics,
+                             idata=xr.DataTree.from_dict({"posterior": old}))
+    path = saved.save(tmp_path / "old_ceiling.nc")
+    before = path.read_bytes()
+    loaded = bs.CapabilityFit.load(path).log_likelihood()
+    by_hand = bs.CapabilityFit(spec=spec, data=fit.data, diagnostics=fit.diagnostics,
+                               idata=xr.DataTree.from_dict({"posterior": old.assign(
+                                   offset_low_end=old["offset"] + np.log(old["headroom"]))})
+                               ).log_likelihood()
+    name = spec.lik.observed_name
+    assert np.isfinite(loaded[name]).all()
+    np.testing.assert_allclose(loaded[name], by_hand[name], rtol=1e-10)
     assert path.read_bytes() == before
 
 
