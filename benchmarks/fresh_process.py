@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from results_io import read_jsonl
+
 
 def run_fresh(script: str, *args: str, label: dict) -> dict:
     """``python script --one *args``; its last stdout line parsed as JSON, or ``label`` with
@@ -47,8 +49,7 @@ def run_all(script: str, log: Path, key: str, names: list[str], seeds: int, *,
     """Each (name, seed 1..seeds) in a fresh process, one JSON line each in ``log``; with
     ``append``, pairs already in ``log`` are skipped and its records returned with the new."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    records = ([json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-               if append and log.exists() else [])
+    records = read_jsonl(log) if append and log.exists() else []
     with log.open("a" if append else "w") as handle:
         for name in names:
             for seed in range(1, seeds + 1):

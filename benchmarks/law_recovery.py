@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from results_io import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,8 +84,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "law_recovery.jsonl"
-    records = ([json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-               if args.append and log.exists() else [])
+    records = read_jsonl(log) if args.append and log.exists() else []
     with log.open("a" if args.append else "w") as handle:
         for name in args.laws.split(",") if args.laws else list(CASES):
             if sum(r["law"] == name for r in records) >= args.seeds:

@@ -31,12 +31,16 @@ def write_csv(frame: pd.DataFrame, path: str | Path, **to_csv: Any) -> Path:
     return write_text(frame.to_csv(**{"index": False, **to_csv}), path)
 
 
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file, one per non-blank line."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def append_jsonl(record: dict[str, Any], path: str | Path) -> list[dict[str, Any]]:
     """Add one JSON line to ``path`` atomically (the old lines and the new one rewritten
     together); returns every record in the file."""
     path = Path(path)
-    records = ([json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-               if path.exists() else [])
+    records = read_jsonl(path) if path.exists() else []
     records.append(record)
     write_text("".join(json.dumps(r) + "\n" for r in records), path)
     return records

@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from results_io import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +73,7 @@ def main() -> None:
             for offset in range(args.first, args.last + 1):
                 handle.write(json.dumps(run_offset(offset)) + "\n")
                 handle.flush()
-    records = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    records = read_jsonl(log)
     (out / "sbc_negative_control.md").write_text(table(records))
     print(table(records))
 
